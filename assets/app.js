@@ -1,0 +1,69 @@
+// weight-converter: the little behaviour htmx's attributes cannot express.
+// Loaded as a file so the page's CSP needs no inline script and no eval.
+(function () {
+  "use strict";
+
+  var view = function () {
+    var main = document.querySelector("[data-view]");
+    return main ? main.getAttribute("data-view") : null;
+  };
+
+  // ArrowUp / ArrowDown step like + / −, as in a number input.
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
+    var input = e.target;
+    if (!(input instanceof HTMLInputElement) || !input.form) return;
+    var button = input.form.querySelector('button[name="step"][value="' + (e.key === "ArrowUp" ? "up" : "down") + '"]');
+    if (!button) return;
+    e.preventDefault();
+    input.form.requestSubmit(button);
+  });
+
+  // A committed field has no unsaved text any more.
+  document.addEventListener("change", function (e) {
+    if (e.target instanceof HTMLInputElement) e.target.defaultValue = e.target.value;
+  });
+
+  // True while htmx applies a server-sent event rather than a response to
+  // this view's own request.
+  var fromStream = false;
+  document.addEventListener("htmx:sseBeforeMessage", function (e) {
+    // When tabs share one stream, drop this view's own echo here.
+    var me = view();
+    if (me && e.detail && typeof e.detail.data === "string" &&
+        e.detail.data.indexOf('data-origin="' + me + '"') !== -1) {
+      e.preventDefault();
+      return;
+    }
+    fromStream = true;
+  });
+  document.addEventListener("htmx:sseMessage", function () { fromStream = false; });
+
+  var version = function (el) {
+    var v = el && el.getAttribute && el.getAttribute("data-version");
+    return v === null || v === undefined ? -1 : Number(v);
+  };
+
+  document.addEventListener("htmx:oobBeforeSwap", function (e) {
+    var target = e.detail.target;
+    var incoming = e.detail.fragment && e.detail.fragment.firstElementChild;
+    if (!target || !incoming) return;
+    // Never go back in time: a late response loses to a newer event.
+    if (version(incoming) < version(target)) {
+      e.preventDefault();
+      return;
+    }
+    if (target instanceof HTMLInputElement && incoming instanceof HTMLInputElement) {
+      e.preventDefault();
+      var typing = target === document.activeElement && target.value !== target.defaultValue;
+      if (typing && fromStream) return; // keep what the user is typing
+      // Update in place: the element, its focus and its caret stay.
+      target.defaultValue = incoming.defaultValue;
+      target.value = incoming.value;
+      ["data-version", "aria-invalid"].forEach(function (name) {
+        if (incoming.hasAttribute(name)) target.setAttribute(name, incoming.getAttribute(name));
+        else target.removeAttribute(name);
+      });
+    }
+  });
+})();

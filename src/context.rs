@@ -1,0 +1,34 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::session::{FanOut, MemoryStore, SessionStore, StoreLimits, StreamLimits};
+
+pub struct AppContext {
+    pub config: Config,
+    pub store: Arc<dyn SessionStore>,
+    pub fan_out: Arc<FanOut>,
+    /// Flips to `true` when the server starts shutting down; event streams
+    /// watch it so graceful shutdown does not wait for them forever.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppContext {
+    /// The in-memory set-up, with the store and fan-out sized by `config`.
+    pub fn in_memory(config: Config, shutdown: watch::Receiver<bool>) -> Self {
+        let store = MemoryStore::new(StoreLimits {
+            max_sessions: usize::try_from(config.max_sessions).unwrap_or(usize::MAX),
+            ttl: config.session_ttl,
+        });
+        let fan_out = FanOut::new(StreamLimits {
+            per_session: config.max_streams_per_session,
+            total: config.max_streams,
+        });
+        Self { config, store: Arc::new(store), fan_out, shutdown }
+    }
+}
+
+pub type Ctx = axum::extract::State<Arc<AppContext>>;

@@ -1,0 +1,80 @@
+//! Every failure a client can cause, as one type that renders itself.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::session::{Busy, StoreError};
+use crate::views::error_page;
+
+#[derive(Debug)]
+pub enum AppError {
+    /// Unknown, expired or malformed session id.
+    UnknownSession,
+    /// A path that names no widget or resource.
+    NotFound,
+    /// The request body is over the limit.
+    PayloadTooLarge,
+    /// The request could not be read (bad encoding, missing field…).
+    BadRequest(&'static str),
+    /// A stream cap is reached; try again later.
+    Busy(Busy),
+    /// The request took too long.
+    Timeout,
+    /// The store failed; not the client's fault.
+    Store(StoreError),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownSession | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title_and_message(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::UnknownSession => (
+                "Session not found",
+                "This session does not exist or has expired. Sessions end after a period of inactivity.",
+            ),
+            Self::NotFound => ("Not found", "There is nothing at this address."),
+            Self::PayloadTooLarge => {
+                ("Request too large", "The request body is larger than this app accepts.")
+            }
+            Self::BadRequest(why) => ("Bad request", why),
+            Self::Busy(Busy::TooManyForSession) => {
+                ("Too many open views", "This session has too many open views. Close one and try again.")
+            }
+            Self::Busy(Busy::TooManyInTotal) => {
+                ("Server busy", "The server has too many open views. Try again soon.")
+            }
+            Self::Timeout => ("Request timeout", "The request took too long."),
+            Self::Store(_) => ("Server error", "Something went wrong on our side. Try again."),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let Self::Store(e) = &self {
+            tracing::error!(error = %e.0, "session store failed");
+        }
+        let (title, message) = self.title_and_message();
+        let mut response = (self.status(), error_page(title, message)).into_response();
+        if let Self::Busy(_) = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,17 @@
+//! weight-converter: Streamlit's `st.session_state` demo as a live
+//! hypermedia app. `routes::router` is the whole app; tests run it on
+//! port 0 through [`Server`].
+
+pub mod assets;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod routes;
+pub mod session;
+pub mod startup;
+pub mod views;
+
+pub use config::Config;
+pub use context::AppContext;
+pub use routes::router as app;
+pub use startup::{Server, shutdown_signal};

@@ -1,0 +1,117 @@
+//! `GET /s/{sid}/events`: a server-sent event stream of the session's state.
+//!
+//! It opens with the current state, whatever `Last-Event-ID` says, so a new
+//! or reconnecting view catches up; then one event per applied change
+//! (coalesced to the newest, should a view fall behind). Each event's bytes
+//! are rendered once per version and shared by every stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::RawQuery;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio::time::MissedTickBehavior;
+
+use crate::context::Ctx;
+use crate::error::AppError;
+use crate::session::{Audience, Frame, ViewId};
+use crate::views::writer_event;
+
+use super::extract::Sid;
+
+/// How often an idle stream sends a comment, so proxies keep it open and
+/// a departed client is noticed.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a browser waits before reconnecting a dropped stream.
+const RETRY_MS: u32 = 2000;
+
+pub async fn stream(ctx: Ctx, Sid(sid): Sid, RawQuery(query): RawQuery) -> Result<Response, AppError> {
+    let view = view_param(query.as_deref());
+    // Subscribe before reading the state, so a change made in between
+    // reaches the stream one way or the other.
+    let mut subscription = ctx.fan_out.subscribe(&sid).map_err(AppError::Busy)?;
+    let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
+    ctx.fan_out.publish(&sid, snapshot, None);
+
+    let mut shutdown = ctx.shutdown.clone();
+    let body = async_stream::stream! {
+        yield Ok::<_, Infallible>(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
+        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut first = true;
+        // The flag only ever turns true, so any change means stop.
+        let stopping = *shutdown.borrow_and_update();
+        loop {
+            let frame = Arc::clone(&subscription.receiver.borrow_and_update());
+            let own_echo = view.is_some() && frame.origin == view;
+            if first || !own_echo {
+                yield Ok(frame.rendered(Audience::Writer, render_writer));
+            }
+            first = false;
+            if stopping {
+                break;
+            }
+            tokio::select! {
+                changed = subscription.receiver.changed() => if changed.is_err() { break },
+                _ = keep_alive.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
+                _ = shutdown.changed() => break,
+            }
+        }
+    };
+    let headers = [
+        (header::CONTENT_TYPE, "text/event-stream"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::HeaderName::from_static("x-accel-buffering"), "no"),
+    ];
+    Ok((headers, Body::from_stream(body)).into_response())
+}
+
+fn view_param(query: Option<&str>) -> Option<ViewId> {
+    let query = query?;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "view").and_then(|(_, v)| ViewId::parse(&v))
+}
+
+fn render_writer(frame: &Frame) -> Bytes {
+    let html = writer_event(&frame.snapshot, frame.origin.as_ref()).into_string();
+    Bytes::from(sse_event("state", frame.snapshot.version, &html))
+}
+
+/// One SSE event. Every line of `data` gets its own `data:` field, since
+/// a bare newline would end the event early.
+pub fn sse_event(event: &str, id: u64, data: &str) -> String {
+    let mut out = String::with_capacity(data.len() + 64);
+    out.push_str("event: ");
+    out.push_str(event);
+    out.push_str("\nid: ");
+    out.push_str(&id.to_string());
+    out.push('\n');
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line.strip_suffix('\r').unwrap_or(line));
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_line_data_stays_one_event() {
+        assert_eq!(sse_event("state", 7, "a\nb"), "event: state\nid: 7\ndata: a\ndata: b\n\n");
+    }
+
+    #[test]
+    fn view_param_is_validated() {
+        let view = ViewId::random();
+        assert_eq!(view_param(Some(&format!("view={}", view.as_str()))), Some(view));
+        assert_eq!(view_param(Some("view=nonsense")), None);
+        assert_eq!(view_param(None), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! `POST /s/{sid}/widgets/{key}`: a committed change to one widget.
+//!
+//! htmx gets the other fields and the dump as out-of-band fragments; a
+//! plain form gets post/redirect/get. Refused input gets 422 and the
+//! field back with a message, and changes nothing.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::context::Ctx;
+use crate::error::AppError;
+use crate::session::number::parse_number;
+use crate::session::{Edit, Key, Outcome, SessionId, Snapshot, Step, ViewId};
+use crate::views::page::Refused;
+use crate::views::{Links, change_response, converter_page, refusal_response};
+
+use super::extract::{Form, Htmx, Sid, WidgetKey};
+
+pub async fn commit(
+    ctx: Ctx,
+    Sid(sid): Sid,
+    WidgetKey(key): WidgetKey,
+    Htmx(htmx): Htmx,
+    form: Form,
+) -> Result<Response, AppError> {
+    let text = form.get(key.as_str()).unwrap_or("");
+    let step = match form.get("step") {
+        None => None,
+        Some("up") => Some(Step::Up),
+        Some("down") => Some(Step::Down),
+        Some(_) => return Err(AppError::BadRequest("step must be up or down.")),
+    };
+    let view = form.get("view").and_then(ViewId::parse);
+    let reply = Reply { sid: &sid, key, htmx, text };
+
+    let typed = match parse_number(text) {
+        Ok(typed) => typed,
+        Err(why) => {
+            let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
+            return Ok(reply.refused(&snapshot, &why.to_string()));
+        }
+    };
+    let edit = Edit { key, typed, step };
+    match ctx.store.apply(&sid, edit).await?.ok_or(AppError::UnknownSession)? {
+        Outcome::Changed(snapshot) => {
+            ctx.fan_out.publish(&sid, snapshot, view);
+            Ok(reply.accepted(&snapshot, step.is_some()))
+        }
+        Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, step.is_some())),
+        Outcome::Refused(why, snapshot) => Ok(reply.refused(&snapshot, &why.to_string())),
+    }
+}
+
+/// How to answer, depending on who asked.
+struct Reply<'a> {
+    sid: &'a SessionId,
+    key: Key,
+    htmx: bool,
+    text: &'a str,
+}
+
+impl Reply<'_> {
+    fn accepted(&self, snapshot: &Snapshot, stepped: bool) -> Response {
+        if self.htmx {
+            change_response(snapshot, self.key, stepped).into_response()
+        } else {
+            Redirect::to(&format!("/s/{}", self.sid.as_str())).into_response()
+        }
+    }
+
+    fn refused(&self, snapshot: &Snapshot, why: &str) -> Response {
+        let body = if self.htmx {
+            refusal_response(snapshot, self.key, self.text, why)
+        } else {
+            let links = Links { base: "", sid: self.sid };
+            let refused = Refused { key: self.key, text: self.text, message: why };
+            converter_page(&links, &ViewId::random(), snapshot, Some(refused))
+        };
+        (StatusCode::UNPROCESSABLE_ENTITY, body).into_response()
+    }
+}

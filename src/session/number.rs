@@ -1,0 +1,160 @@
+//! Pure functions for the numbers a user types and sees.
+
+use std::fmt;
+
+/// Why a typed value was refused. Each renders as the message shown
+/// beside the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberError {
+    /// Letters, `NaN`, `inf`, `1,5`, `0x10`, a lone `-` or `e`, …
+    NotANumber,
+    /// Syntactically a number, but beyond what a float can hold (`1e309`).
+    TooLarge,
+}
+
+impl fmt::Display for NumberError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotANumber => "Enter a number, such as 10 or 4.54.",
+            Self::TooLarge => "That number is too large.",
+        })
+    }
+}
+
+/// The longest text we try to read as a number. Anything longer is not
+/// something a person typed into a weight field.
+pub const MAX_INPUT_LEN: usize = 400;
+
+/// Parses what a user typed into a field.
+///
+/// `Ok(None)` means the field was empty, which commits the widget's
+/// default, as in Streamlit. Surrounding spaces, a leading `+` and
+/// exponents are accepted; everything Rust's float parser accepts beyond
+/// plain decimal notation (`inf`, `NaN`, `infinity`) is not.
+pub fn parse_number(text: &str) -> Result<Option<f64>, NumberError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() > MAX_INPUT_LEN || !is_decimal(text) {
+        return Err(NumberError::NotANumber);
+    }
+    let value: f64 = text.parse().map_err(|_| NumberError::NotANumber)?;
+    if !value.is_finite() {
+        return Err(NumberError::TooLarge);
+    }
+    // -0.0 would show as "-0.00"; a weight of minus nothing is nothing.
+    Ok(Some(value + 0.0))
+}
+
+/// `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`
+fn is_decimal(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < bytes.len() && bytes[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if matches!(bytes.first(), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let mut mantissa = digits(&mut i);
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        mantissa += digits(&mut i);
+    }
+    if mantissa == 0 {
+        return false;
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == bytes.len()
+}
+
+/// Rounds to two decimals, as Streamlit's number input does after − / +.
+pub fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0 + 0.0
+}
+
+/// What a field shows: two decimals, like Streamlit's `%0.2f`.
+pub fn display(value: f64) -> String {
+    format!("{:.2}", value + 0.0)
+}
+
+/// The full-precision form used in the state dump and JSON: the shortest
+/// text that reads back as the same float, always with a decimal point or
+/// exponent so it reads as a float (`0.0`, `4.5359237`, `1e+300`).
+pub fn full_precision(value: f64) -> String {
+    serde_json::Number::from_f64(value).map(|n| n.to_string()).unwrap_or_else(|| "null".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_what_people_type() {
+        for (text, want) in [
+            ("10", 10.0),
+            (" 10 ", 10.0),
+            ("+2.5", 2.5),
+            ("-3", -3.0),
+            ("1e3", 1000.0),
+            ("1E-2", 0.01),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("-0", 0.0),
+        ] {
+            assert_eq!(parse_number(text), Ok(Some(want)), "{text:?}");
+        }
+        assert!(parse_number("-0").unwrap().unwrap().is_sign_positive());
+    }
+
+    #[test]
+    fn empty_means_default() {
+        assert_eq!(parse_number(""), Ok(None));
+        assert_eq!(parse_number("   "), Ok(None));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_finite_decimal() {
+        for text in [
+            "abc", "NaN", "nan", "inf", "-inf", "infinity", "1,5", "0x10", "-", "+", "e", "1e", "1e+", ".",
+            "1..2", "1 2", "--1", "1_000", "٣",
+        ] {
+            assert_eq!(parse_number(text), Err(NumberError::NotANumber), "{text:?}");
+        }
+        assert_eq!(parse_number("1e309"), Err(NumberError::TooLarge));
+        assert_eq!(parse_number("-1e309"), Err(NumberError::TooLarge));
+        assert_eq!(parse_number(&"9".repeat(MAX_INPUT_LEN + 1)), Err(NumberError::NotANumber));
+    }
+
+    #[test]
+    fn rounds_and_displays_like_streamlit() {
+        assert_eq!(round2(4.5359 + 0.01), 4.55);
+        assert_eq!(round2(-0.001), 0.0);
+        assert!(round2(-0.001).is_sign_positive());
+        assert_eq!(display(10.0), "10.00");
+        assert_eq!(display(4.5359237), "4.54");
+        assert_eq!(display(-0.0), "0.00");
+    }
+
+    #[test]
+    fn full_precision_round_trips() {
+        assert_eq!(full_precision(0.0), "0.0");
+        assert_eq!(full_precision(4.5359237), "4.5359237");
+        assert_eq!(full_precision(10.0), "10.0");
+        assert_eq!(full_precision(1e300), "1e+300");
+        assert_eq!(full_precision(f64::NAN), "null");
+    }
+}

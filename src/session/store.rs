@@ -1,0 +1,243 @@
+//! Where session state lives. Routes see only [`SessionStore`], so a Redis
+//! backend can replace [`MemoryStore`] without touching them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::id::SessionId;
+use super::state::{Edit, Refusal, Snapshot};
+
+/// A failure of the backend itself (never of the user's input). The
+/// in-memory store has none; a networked one will.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+/// What became of one edit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    Changed(Snapshot),
+    /// Same value as before: no callback ran and the version stayed.
+    Unchanged(Snapshot),
+    Refused(Refusal, Snapshot),
+}
+
+impl Outcome {
+    /// The state after the edit, whatever became of it.
+    pub fn snapshot(&self) -> Snapshot {
+        match *self {
+            Self::Changed(s) | Self::Unchanged(s) | Self::Refused(_, s) => s,
+        }
+    }
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Starts a session at the initial state, making room if full.
+    async fn create(&self) -> Result<SessionId, StoreError>;
+    /// The current state, or `None` for an unknown or expired id.
+    async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError>;
+    /// Applies one edit atomically: edits to one session are applied one
+    /// at a time. `None` for an unknown or expired id; nothing is created.
+    async fn apply(&self, id: &SessionId, edit: Edit) -> Result<Option<Outcome>, StoreError>;
+    /// How many sessions are live.
+    fn session_count(&self) -> usize;
+    /// Drops sessions idle past the TTL; returns how many went. Stores
+    /// that expire entries themselves (Redis) do nothing here.
+    fn sweep_expired(&self) -> usize;
+}
+
+/// Limits of the in-memory store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// At most this many sessions at once; the least recently used goes first.
+    pub max_sessions: usize,
+    /// A session idle for this long is gone.
+    pub ttl: Duration,
+}
+
+struct Entry {
+    snapshot: Snapshot,
+    last_used: Instant,
+    /// Key of this entry in `Sessions::by_use`.
+    use_tick: u64,
+}
+
+#[derive(Default)]
+struct Sessions {
+    map: HashMap<SessionId, Entry>,
+    /// Use order: the first entry is the least recently used session.
+    by_use: BTreeMap<u64, SessionId>,
+    tick: u64,
+}
+
+impl Sessions {
+    fn touch(&mut self, id: &SessionId, now: Instant) -> Option<&mut Entry> {
+        self.tick += 1;
+        let tick = self.tick;
+        let entry = self.map.get_mut(id)?;
+        self.by_use.remove(&entry.use_tick);
+        self.by_use.insert(tick, id.clone());
+        entry.use_tick = tick;
+        entry.last_used = now;
+        Some(entry)
+    }
+
+    fn remove_oldest(&mut self) -> Option<SessionId> {
+        let (_, id) = self.by_use.pop_first()?;
+        self.map.remove(&id);
+        Some(id)
+    }
+
+    fn oldest_last_used(&self) -> Option<Instant> {
+        let (_, id) = self.by_use.first_key_value()?;
+        self.map.get(id).map(|e| e.last_used)
+    }
+}
+
+/// Sessions in this process's memory: a few hundred bytes each.
+pub struct MemoryStore {
+    limits: StoreLimits,
+    sessions: Mutex<Sessions>,
+}
+
+impl MemoryStore {
+    pub fn new(limits: StoreLimits) -> Self {
+        Self { limits, sessions: Mutex::new(Sessions::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        // Every critical section below leaves the maps consistent before
+        // anything that could panic, so a poisoned lock is still sound.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Finds a live session and marks it used; drops it if it expired.
+    fn live<'a>(&self, sessions: &'a mut Sessions, id: &SessionId, now: Instant) -> Option<&'a mut Entry> {
+        let expired = sessions.map.get(id)?.last_used + self.limits.ttl <= now;
+        if expired {
+            let entry = sessions.map.remove(id)?;
+            sessions.by_use.remove(&entry.use_tick);
+            return None;
+        }
+        sessions.touch(id, now)
+    }
+
+    fn sweep(&self) -> usize {
+        let now = Instant::now();
+        let mut sessions = self.lock();
+        let mut gone = 0;
+        while sessions.oldest_last_used().is_some_and(|t| t + self.limits.ttl <= now) {
+            sessions.remove_oldest();
+            gone += 1;
+        }
+        gone
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(&self) -> Result<SessionId, StoreError> {
+        let id = SessionId::random();
+        let now = Instant::now();
+        let mut sessions = self.lock();
+        while sessions.map.len() >= self.limits.max_sessions.max(1) {
+            sessions.remove_oldest();
+        }
+        sessions.tick += 1;
+        let use_tick = sessions.tick;
+        sessions.by_use.insert(use_tick, id.clone());
+        sessions.map.insert(id.clone(), Entry { snapshot: Snapshot::new(), last_used: now, use_tick });
+        Ok(id)
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError> {
+        let mut sessions = self.lock();
+        Ok(self.live(&mut sessions, id, Instant::now()).map(|e| e.snapshot))
+    }
+
+    async fn apply(&self, id: &SessionId, edit: Edit) -> Result<Option<Outcome>, StoreError> {
+        let mut sessions = self.lock();
+        let Some(entry) = self.live(&mut sessions, id, Instant::now()) else {
+            return Ok(None);
+        };
+        let before = entry.snapshot;
+        Ok(Some(match before.apply(edit) {
+            Ok(Some(after)) => {
+                entry.snapshot = after;
+                Outcome::Changed(after)
+            }
+            Ok(None) => Outcome::Unchanged(before),
+            Err(refusal) => Outcome::Refused(refusal, before),
+        }))
+    }
+
+    fn session_count(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    fn sweep_expired(&self) -> usize {
+        self.sweep()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::state::Key;
+
+    fn store(max_sessions: usize, ttl: Duration) -> MemoryStore {
+        MemoryStore::new(StoreLimits { max_sessions, ttl })
+    }
+
+    fn edit(value: f64) -> Edit {
+        Edit { key: Key::Lbs, typed: Some(value), step: None }
+    }
+
+    #[tokio::test]
+    async fn unknown_ids_create_nothing() {
+        let s = store(10, Duration::from_secs(60));
+        let id = SessionId::random();
+        assert_eq!(s.get(&id).await.unwrap(), None);
+        assert_eq!(s.apply(&id, edit(1.0)).await.unwrap(), None);
+        assert_eq!(s.session_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn least_recently_used_goes_first() {
+        let s = store(2, Duration::from_secs(60));
+        let a = s.create().await.unwrap();
+        let b = s.create().await.unwrap();
+        s.get(&a).await.unwrap();
+        let c = s.create().await.unwrap();
+        assert!(s.get(&a).await.unwrap().is_some());
+        assert!(s.get(&b).await.unwrap().is_none());
+        assert!(s.get(&c).await.unwrap().is_some());
+        assert_eq!(s.session_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn idle_sessions_expire() {
+        let s = store(10, Duration::from_millis(30));
+        let a = s.create().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(s.sweep_expired(), 1);
+        assert!(s.get(&a).await.unwrap().is_none());
+        let b = s.create().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(s.get(&b).await.unwrap().is_none(), "expired on access");
+    }
+
+    #[tokio::test]
+    async fn outcomes() {
+        let s = store(10, Duration::from_secs(60));
+        let id = s.create().await.unwrap();
+        assert!(matches!(s.apply(&id, edit(10.0)).await.unwrap(), Some(Outcome::Changed(_))));
+        assert!(matches!(s.apply(&id, edit(10.0)).await.unwrap(), Some(Outcome::Unchanged(_))));
+        let kg = Edit { key: Key::Kg, typed: Some(1e308), step: None };
+        let Some(Outcome::Refused(_, snap)) = s.apply(&id, kg).await.unwrap() else { panic!() };
+        assert_eq!(snap.version, 1);
+    }
+}

@@ -1,0 +1,76 @@
+//! Binding, serving and shutting down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::context::AppContext;
+use crate::routes::router;
+
+/// A bound, not yet serving, server.
+pub struct Server {
+    listener: TcpListener,
+    ctx: Arc<AppContext>,
+    stop: watch::Sender<bool>,
+}
+
+impl Server {
+    pub async fn bind(config: Config) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((config.host, config.port)).await?;
+        let (stop, shutdown) = watch::channel(false);
+        let ctx = Arc::new(AppContext::in_memory(config, shutdown));
+        Ok(Self { listener, ctx, stop })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn context(&self) -> Arc<AppContext> {
+        Arc::clone(&self.ctx)
+    }
+
+    /// Serves until `signal` completes, then stops accepting, ends every
+    /// event stream and lets in-flight requests finish.
+    pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Self { listener, ctx, stop } = self;
+        let app = router(Arc::clone(&ctx));
+        let sweeper = tokio::spawn(crate::session::sweeper(Arc::clone(&ctx.store)));
+        let shutdown = async move {
+            signal.await;
+            tracing::info!("shutting down");
+            // Streams end themselves on this; without it graceful
+            // shutdown would wait for them forever.
+            let _ = stop.send(true);
+        };
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        sweeper.abort();
+        served
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,47 @@
+//! `st.write("st.session_state object:", st.session_state)`: the whole
+//! state as indented, highlighted JSON, keys in widget order.
+
+use maud::{Markup, html};
+
+use crate::session::number::full_precision;
+use crate::session::{Snapshot, ViewId};
+
+pub const DUMP_ID: &str = "wc-state";
+
+/// `origin` names the view whose change this is, so that view can skip
+/// its own echo when several views share one stream.
+pub fn dump(snapshot: &Snapshot, origin: Option<&ViewId>, oob: bool) -> Markup {
+    let last = snapshot.state.entries().count().saturating_sub(1);
+    html! {
+        pre.json id=(DUMP_ID) data-version=(snapshot.version)
+            data-origin=[origin.map(ViewId::as_str)] hx-swap-oob=[oob.then_some("true")] {
+            code {
+                "{\n"
+                @for (i, (key, value)) in snapshot.state.entries().enumerate() {
+                    "  " span.json-key { "\"" (key) "\"" } ": "
+                    span.json-number { (full_precision(value)) }
+                    @if i < last { "," }
+                    "\n"
+                }
+                "}"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Edit, Key};
+
+    #[test]
+    fn dumps_full_precision_in_widget_order() {
+        let s = Snapshot::new().apply(Edit { key: Key::Lbs, typed: Some(10.0), step: None });
+        let html = dump(&s.unwrap().unwrap(), None, false).into_string();
+        let lbs = html.find("lbs").unwrap();
+        let kg = html.find("kg").unwrap();
+        assert!(lbs < kg);
+        assert!(html.contains(">10.0<") && html.contains(">4.5359237<"), "{html}");
+        assert!(html.contains("data-version=\"1\""));
+    }
+}

@@ -1,0 +1,76 @@
+//! Whole pages.
+
+use maud::{DOCTYPE, Markup, html};
+
+use crate::assets::{ASSETS, Assets};
+use crate::session::{Key, Snapshot, ViewId};
+
+use super::widgets::{FieldContent, widget};
+use super::{Links, dump};
+
+/// htmx's settings. CSP-clean (no eval, no inline styles), and 422 swaps
+/// so refused input shows its message. `responseHandling` replaces the
+/// whole default list, so the defaults are restated around 422.
+const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}"#;
+
+fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=(HTMX_CONFIG);
+                title { (title) }
+                link rel="stylesheet" href=(Assets::url(&ASSETS.app_css));
+                script src=(Assets::url(&ASSETS.htmx)) defer {}
+                script src=(Assets::url(&ASSETS.sse)) defer {}
+                script src=(Assets::url(&ASSETS.app_js)) defer {}
+            }
+            body { (body) }
+        }
+    }
+}
+
+/// Refused input to show again, beside its field.
+pub struct Refused<'a> {
+    pub key: Key,
+    pub text: &'a str,
+    pub message: &'a str,
+}
+
+/// The tutorial's page, live.
+pub fn converter_page(links: &Links, view: &ViewId, snapshot: &Snapshot, refused: Option<Refused>) -> Markup {
+    let content = |key: Key| match &refused {
+        Some(r) if r.key == key => FieldContent::Refused { text: r.text, message: r.message },
+        _ => FieldContent::Value(snapshot.state[key]),
+    };
+    let body = html! {
+        main.app hx-ext="sse" sse-connect=(links.events(view)) data-view=(view.as_str()) {
+            h1 { "st.session_state" }
+            h2 { "Input" }
+            div.columns {
+                (widget(links, view, Key::Lbs, &content(Key::Lbs), snapshot))
+                div.spacer {}
+                (widget(links, view, Key::Kg, &content(Key::Kg), snapshot))
+            }
+            h2 { "Output" }
+            p { "st.session_state object:" }
+            (dump(snapshot, None, false))
+            div hidden sse-swap="state" hx-swap="none" {}
+        }
+    };
+    layout("st.session_state", body)
+}
+
+/// A page for a status other than 200, with a way back to a fresh session.
+pub fn error_page(title: &str, message: &str) -> Markup {
+    let body = html! {
+        main.app.error {
+            h1 { (title) }
+            p { (message) }
+            p { a href="/" { "Start a new session" } }
+        }
+    };
+    layout(title, body)
+}
