@@ -1,0 +1,91 @@
+//! Starts the real server on a free port, in-process, for each test.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use weight_converter::{AppContext, Config, Server};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub ctx: Arc<AppContext>,
+    /// A client that does not follow redirects, so tests see the 303s.
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Config::for_tests()).await
+}
+
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    let server = Server::bind(config).await.expect("bind a free port");
+    let addr = server.local_addr().expect("local address");
+    let ctx = server.context();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(server.serve(async move {
+        let _ = stopped.await;
+    }));
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
+    TestApp { addr, base: format!("http://{addr}"), ctx, client, stop: Some(stop), served: Some(served) }
+}
+
+impl TestApp {
+    /// `GET /` and follow its 303 by hand: the new session's id.
+    pub async fn new_session(&self) -> String {
+        let response = self.client.get(format!("{}/", self.base)).send().await.expect("GET /");
+        assert_eq!(response.status(), 303);
+        let location = response.headers()["location"].to_str().expect("ascii location");
+        location.strip_prefix("/s/").expect("location is /s/{sid}").to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `GET /s/{sid}/state.json` as text.
+    pub async fn state_json(&self, sid: &str) -> String {
+        let response =
+            self.client.get(self.url(&format!("/s/{sid}/state.json"))).send().await.expect("GET state");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("state body")
+    }
+
+    /// Posts `key=value` as htmx would (or as a plain form with `htmx: false`).
+    pub async fn post_widget(&self, sid: &str, key: &str, body: &str, htmx: bool) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/s/{sid}/widgets/{key}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if htmx {
+            request = request.header("HX-Request", "true");
+        }
+        request.send().await.expect("POST widget")
+    }
+
+    /// Graceful shutdown, as on SIGTERM; resolves when the server has exited.
+    pub async fn shut_down(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.served.take() {
+            Some(served) => served.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
