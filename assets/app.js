@@ -67,3 +67,65 @@
     }
   });
 })();
+
+// Every tab of this origin shares one event stream per session through a
+// SharedWorker (see stream-worker.js). htmx's SSE extension asks
+// htmx.createEventSource for its stream; this hands it an EventSource
+// look-alike fed by the worker, or a direct EventSource where that can't
+// work (no SharedWorker, or a stream on another origin).
+(function () {
+  "use strict";
+  if (!window.SharedWorker || !window.htmx) return;
+  var main = document.querySelector("[data-stream-worker]");
+  var workerUrl = main && main.getAttribute("data-stream-worker");
+  if (!workerUrl) return;
+
+  var direct = function (url) { return new EventSource(url, { withCredentials: true }); };
+
+  function SharedStream(url) {
+    var target = new EventTarget();
+    var stream = this;
+    this.url = url;
+    this.readyState = 0; // CONNECTING
+    this.onopen = null;
+    this.onerror = null;
+    this.addEventListener = target.addEventListener.bind(target);
+    this.removeEventListener = target.removeEventListener.bind(target);
+    var worker = new SharedWorker(workerUrl, { name: "weight-converter-streams" });
+    this.port = worker.port;
+    this.port.onmessage = function (e) {
+      var msg = e.data || {};
+      if (msg.type === "open") {
+        stream.readyState = 1;
+        if (stream.onopen) stream.onopen(new Event("open"));
+      } else if (msg.type === "error") {
+        stream.readyState = msg.readyState;
+        if (stream.onerror) stream.onerror(new Event("error"));
+      } else if (msg.type === "message") {
+        target.dispatchEvent(new MessageEvent(msg.event, { data: msg.data, lastEventId: msg.lastEventId }));
+      }
+    };
+    this.port.start();
+    // The per-tab view id stays out of the shared URL; this page drops its
+    // own echoes itself (see htmx:sseBeforeMessage).
+    var shared = new URL(url, location.href);
+    shared.searchParams.delete("view");
+    this.port.postMessage({ type: "open", url: shared.href });
+    window.addEventListener("pagehide", function () { stream.close(); });
+  }
+  SharedStream.prototype.close = function () {
+    if (this.readyState === 2) return;
+    this.readyState = 2; // CLOSED
+    this.port.postMessage({ type: "close" });
+  };
+
+  htmx.createEventSource = function (url) {
+    var absolute = new URL(url, location.href);
+    if (absolute.origin !== location.origin) return direct(url);
+    try {
+      return new SharedStream(absolute.href);
+    } catch (err) {
+      return direct(url);
+    }
+  };
+})();

@@ -16,6 +16,7 @@ pub struct Assets {
     pub sse: Asset,
     pub app_js: Asset,
     pub app_css: Asset,
+    pub stream_worker: Asset,
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -43,12 +44,15 @@ pub static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
     );
     let app_js = hashed("app", "js", JS, include_bytes!("../assets/app.js"));
     let app_css = hashed("app", "css", CSS, include_bytes!("../assets/app.css"));
-    Assets { htmx, sse, app_js, app_css }
+    let stream_worker = hashed("stream-worker", "js", JS, include_bytes!("../assets/stream-worker.js"));
+    Assets { htmx, sse, app_js, app_css, stream_worker }
 });
 
 impl Assets {
     pub fn find(&self, name: &str) -> Option<&Asset> {
-        [&self.htmx, &self.sse, &self.app_js, &self.app_css].into_iter().find(|a| a.name == name)
+        [&self.htmx, &self.sse, &self.app_js, &self.app_css, &self.stream_worker]
+            .into_iter()
+            .find(|a| a.name == name)
     }
 
     pub fn url(asset: &Asset) -> String {

@@ -6,11 +6,13 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::session::{FanOut, MemoryStore, SessionStore, StoreLimits, StreamLimits};
+use crate::telemetry::Metrics;
 
 pub struct AppContext {
     pub config: Config,
     pub store: Arc<dyn SessionStore>,
     pub fan_out: Arc<FanOut>,
+    pub metrics: Metrics,
     /// Flips to `true` when the server starts shutting down; event streams
     /// watch it so graceful shutdown does not wait for them forever.
     pub shutdown: watch::Receiver<bool>,
@@ -27,7 +29,7 @@ impl AppContext {
             per_session: config.max_streams_per_session,
             total: config.max_streams,
         });
-        Self { config, store: Arc::new(store), fan_out, shutdown }
+        Self { config, store: Arc::new(store), fan_out, metrics: Metrics::new(), shutdown }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod routes;
 pub mod session;
 pub mod startup;
+pub mod telemetry;
 pub mod views;
 
 pub use config::Config;

@@ -9,10 +9,13 @@ mod state;
 mod widgets;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
@@ -47,6 +50,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/assets/{name}", get(assets::serve))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .fallback(pages::not_found)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, ctx.config.request_timeout));
 
@@ -62,6 +66,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, value(CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, value("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, value("nosniff")))
+        .layer(middleware::from_fn_with_state(Arc::clone(&ctx), record_latency))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -79,4 +84,19 @@ fn request_span(request: &Request) -> tracing::Span {
 
 fn value(text: &'static str) -> HeaderValue {
     HeaderValue::from_static(text)
+}
+
+/// Feeds the request latency histogram, labelled by route pattern.
+async fn record_latency(
+    axum::extract::State(ctx): axum::extract::State<Arc<AppContext>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let route = route.as_deref().unwrap_or("<unmatched>");
+    ctx.metrics.request_served(route, method.as_str(), response.status().as_u16(), started.elapsed());
+    response
 }

@@ -12,6 +12,7 @@ use super::extract::Sid;
 /// Every visit to `/` gets a session of its own, as every Streamlit tab does.
 pub async fn start(ctx: Ctx) -> Result<Redirect, AppError> {
     let sid = ctx.store.create().await?;
+    ctx.metrics.session_created();
     tracing::debug!(session = sid.redacted(), "session created");
     Ok(Redirect::to(&format!("/s/{}", sid.as_str())))
 }

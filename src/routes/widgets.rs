@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::context::Ctx;
 use crate::error::AppError;
-use crate::session::number::parse_number;
+use crate::session::number::{NumberError, parse_number};
 use crate::session::{Edit, Key, Outcome, SessionId, Snapshot, Step, ViewId};
+use crate::telemetry::Rejection;
 use crate::views::page::Refused;
 use crate::views::{Links, change_response, converter_page, refusal_response};
 
@@ -36,6 +37,10 @@ pub async fn commit(
     let typed = match parse_number(text) {
         Ok(typed) => typed,
         Err(why) => {
+            ctx.metrics.input_rejected(match why {
+                NumberError::NotANumber => Rejection::NotANumber,
+                NumberError::TooLarge => Rejection::TooLarge,
+            });
             let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
             return Ok(reply.refused(&snapshot, &why.to_string()));
         }
@@ -43,11 +48,15 @@ pub async fn commit(
     let edit = Edit { key, typed, step };
     match ctx.store.apply(&sid, edit).await?.ok_or(AppError::UnknownSession)? {
         Outcome::Changed(snapshot) => {
+            ctx.metrics.change_applied();
             ctx.fan_out.publish(&sid, snapshot, view);
             Ok(reply.accepted(&snapshot, step.is_some()))
         }
         Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, step.is_some())),
-        Outcome::Refused(why, snapshot) => Ok(reply.refused(&snapshot, &why.to_string())),
+        Outcome::Refused(why, snapshot) => {
+            ctx.metrics.input_rejected(Rejection::Overflow);
+            Ok(reply.refused(&snapshot, &why.to_string()))
+        }
     }
 }
 

@@ -46,7 +46,8 @@ pub fn converter_page(links: &Links, view: &ViewId, snapshot: &Snapshot, refused
         _ => FieldContent::Value(snapshot.state[key]),
     };
     let body = html! {
-        main.app hx-ext="sse" sse-connect=(links.events(view)) data-view=(view.as_str()) {
+        main.app hx-ext="sse" sse-connect=(links.events(view)) data-view=(view.as_str())
+            data-stream-worker=(Assets::url(&ASSETS.stream_worker)) {
             h1 { "st.session_state" }
             h2 { "Input" }
             div.columns {

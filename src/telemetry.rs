@@ -1,0 +1,118 @@
+//! Prometheus metrics for `/metrics`.
+//!
+//! Each app owns its recorder instead of installing a global one, so
+//! several apps (tests) in one process keep separate counts.
+
+use std::time::Duration;
+
+use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+
+/// Request latency buckets, in seconds: 50 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0];
+
+/// Why input was refused, as a metric label.
+#[derive(Debug, Clone, Copy)]
+pub enum Rejection {
+    NotANumber,
+    TooLarge,
+    Overflow,
+}
+
+impl Rejection {
+    fn label(self) -> &'static str {
+        match self {
+            Self::NotANumber => "not_a_number",
+            Self::TooLarge => "too_large",
+            Self::Overflow => "overflow",
+        }
+    }
+}
+
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    changes: Counter,
+    sessions_created: Counter,
+}
+
+const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let describe = |name: &'static str, help: &'static str| {
+            recorder.describe_gauge(name.into(), None, help.into());
+        };
+        describe("weight_converter_sessions", "Live sessions.");
+        describe("weight_converter_open_streams", "Open event streams.");
+        describe("weight_converter_watched_sessions", "Sessions with at least one open stream.");
+        recorder.describe_counter(
+            "weight_converter_changes_total".into(),
+            None,
+            "Changes applied to sessions.".into(),
+        );
+        recorder.describe_counter(
+            "weight_converter_rejected_inputs_total".into(),
+            None,
+            "Inputs refused, by reason.".into(),
+        );
+        recorder.describe_histogram(
+            "weight_converter_request_duration_seconds".into(),
+            Some(metrics::Unit::Seconds),
+            "Time to answer a request, by route and status (event streams: time to open).".into(),
+        );
+        let changes = recorder.register_counter(&Key::from_name("weight_converter_changes_total"), &META);
+        let sessions_created =
+            recorder.register_counter(&Key::from_name("weight_converter_sessions_created_total"), &META);
+        Self { recorder, changes, sessions_created }
+    }
+
+    pub fn change_applied(&self) {
+        self.changes.increment(1);
+    }
+
+    pub fn session_created(&self) {
+        self.sessions_created.increment(1);
+    }
+
+    pub fn input_rejected(&self, why: Rejection) {
+        let key = Key::from_parts(
+            "weight_converter_rejected_inputs_total",
+            vec![Label::new("reason", why.label())],
+        );
+        self.recorder.register_counter(&key, &META).increment(1);
+    }
+
+    pub fn request_served(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let labels = vec![
+            Label::new("route", route.to_owned()),
+            Label::new("method", method.to_owned()),
+            Label::new("status", status.to_string()),
+        ];
+        let key = Key::from_parts("weight_converter_request_duration_seconds", labels);
+        let histogram: Histogram = self.recorder.register_histogram(&key, &META);
+        histogram.record(took.as_secs_f64());
+    }
+
+    /// The Prometheus text, with the gauges read at this moment.
+    pub fn render(&self, sessions: usize, open_streams: usize, watched_sessions: usize) -> String {
+        for (name, value) in [
+            ("weight_converter_sessions", sessions),
+            ("weight_converter_open_streams", open_streams),
+            ("weight_converter_watched_sessions", watched_sessions),
+        ] {
+            self.recorder.register_gauge(&Key::from_name(name), &META).set(value as f64);
+        }
+        self.recorder.handle().render()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
