@@ -40,6 +40,63 @@ pub struct Config {
     /// Time limit for ordinary requests (not event streams).
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+
+    /// Base of the absolute URLs in embeddable fragments, e.g.
+    /// `https://weights.example.com`. Unset: taken from the request's Host.
+    #[arg(long, env = "PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Other sites' origins that may embed fragments and post changes,
+    /// comma-separated (`https://a.example,https://b.example`). Empty: same origin only.
+    #[arg(long, env = "ALLOW_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub allow_origins: Vec<String>,
+
+    /// Who may show the app in an iframe: the CSP `frame-ancestors` sources.
+    #[arg(long, env = "FRAME_ANCESTORS", default_value = "'self'", value_parser = parse_frame_ancestors)]
+    pub frame_ancestors: String,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Checks that a server on HOST:PORT answers `/healthz`; exits 0 if so.
+    /// For container health checks, which have no shell or curl.
+    Healthcheck,
+}
+
+/// `scheme://host[:port]` with nothing after it.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else { return false };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+}
+
+fn parse_origin(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    if is_origin(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not an origin like https://example.com"))
+    }
+}
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    parse_origin(text).map_err(|_| format!("{text:?} is not a base URL like https://example.com"))
+}
+
+/// Characters that could end the CSP directive or inject another are refused.
+fn parse_frame_ancestors(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let safe =
+        !text.is_empty() && text.bytes().all(|b| b.is_ascii_graphic() && b != b';' && b != b',' || b == b' ');
+    if safe { Ok(text.to_owned()) } else { Err(format!("{text:?} is not a list of CSP sources")) }
 }
 
 impl Config {
@@ -48,5 +105,42 @@ impl Config {
         let mut config = Self::parse_from(["weight-converter"]);
         config.port = 0;
         config
+    }
+
+    /// Where a local client reaches this server (`0.0.0.0` → loopback).
+    pub fn local_target(&self) -> std::net::SocketAddr {
+        let host = match self.host {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        (host, self.port).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_checked() {
+        assert_eq!(parse_origin("https://a.example/"), Ok("https://a.example".to_owned()));
+        assert_eq!(parse_origin("http://127.0.0.1:8080"), Ok("http://127.0.0.1:8080".to_owned()));
+        for bad in ["*", "a.example", "https://a.example/path", "javascript://x", "https://"] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn frame_ancestors_cannot_inject_directives() {
+        assert!(parse_frame_ancestors("'self' https://a.example").is_ok());
+        assert!(parse_frame_ancestors("'self'; script-src *").is_err());
+    }
+
+    #[test]
+    fn flags_have_env_fallbacks() {
+        let config =
+            Config::try_parse_from(["weight-converter", "--allow-origins", "https://a.example,http://b:1"]);
+        assert_eq!(config.unwrap().allow_origins, ["https://a.example", "http://b:1"]);
     }
 }

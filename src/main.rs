@@ -1,14 +1,33 @@
+use std::process::ExitCode;
+
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
-use weight_converter::{Config, Server, shutdown_signal};
+use weight_converter::config::Command;
+use weight_converter::{Config, Server, healthcheck, shutdown_signal, telemetry};
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
-    let server = Server::bind(Config::parse()).await?;
-    // Tests and scripts wait for this line and read the real port from it.
-    println!("weight-converter listening on http://{}", server.local_addr()?);
-    server.serve(shutdown_signal()).await
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    if let Some(Command::Healthcheck) = config.command {
+        return healthcheck(config.local_target()).await;
+    }
+    telemetry::init_logs(&config.log_format);
+    let server = match Server::bind(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("weight-converter: cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.local_addr() {
+        // Scripts and tests wait for this line and read the real port from it.
+        Ok(addr) => println!("weight-converter listening on http://{addr}"),
+        Err(e) => eprintln!("weight-converter: {e}"),
+    }
+    match server.serve(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weight-converter: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

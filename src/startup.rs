@@ -74,3 +74,31 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+/// `weight-converter healthcheck`: asks a running server for `/healthz`.
+/// Plain HTTP/1.0 over TCP, so the container needs no curl or shell.
+pub async fn healthcheck(target: SocketAddr) -> std::process::ExitCode {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(target).await?;
+        stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200"))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), check).await {
+        Ok(Ok(true)) => std::process::ExitCode::SUCCESS,
+        Ok(Ok(false)) => {
+            eprintln!("healthcheck: {target} answered, but not 200");
+            std::process::ExitCode::FAILURE
+        }
+        Ok(Err(e)) => {
+            eprintln!("healthcheck: {target}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("healthcheck: {target} did not answer within 2 s");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -116,3 +116,16 @@ impl Default for Metrics {
         Self::new()
     }
 }
+
+/// Logs to stderr as text or JSON lines, filtered by `RUST_LOG`
+/// (default `info`: one line per request with status and latency).
+pub fn init_logs(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}

@@ -16,12 +16,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::time::MissedTickBehavior;
 
-use crate::context::Ctx;
+use crate::context::{AppContext, Ctx};
 use crate::error::AppError;
-use crate::session::{Audience, Frame, ViewId};
+use crate::session::{Audience, Frame, SessionId, ViewId};
+use crate::views::readonly::reader_event;
 use crate::views::writer_event;
 
-use super::extract::Sid;
+use super::extract::{Sid, Token};
 
 /// How often an idle stream sends a comment, so proxies keep it open and
 /// a departed client is noticed.
@@ -29,13 +30,33 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY_MS: u32 = 2000;
 
-pub async fn stream(ctx: Ctx, Sid(sid): Sid, RawQuery(query): RawQuery) -> Result<Response, AppError> {
+/// `GET /s/{sid}/events[?view=…]`: for views that can write.
+pub async fn writer(ctx: Ctx, Sid(sid): Sid, RawQuery(query): RawQuery) -> Result<Response, AppError> {
     let view = view_param(query.as_deref());
+    open(&ctx, sid, Audience::Writer, view).await
+}
+
+/// `GET /v/{token}/events`: for read-only views.
+pub async fn reader(ctx: Ctx, Token(token): Token) -> Result<Response, AppError> {
+    let (sid, _) = ctx.store.by_token(&token).await?.ok_or(AppError::UnknownSession)?;
+    open(&ctx, sid, Audience::Reader, None).await
+}
+
+async fn open(
+    ctx: &AppContext,
+    sid: SessionId,
+    audience: Audience,
+    view: Option<ViewId>,
+) -> Result<Response, AppError> {
     // Subscribe before reading the state, so a change made in between
     // reaches the stream one way or the other.
     let mut subscription = ctx.fan_out.subscribe(&sid).map_err(AppError::Busy)?;
     let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
     ctx.fan_out.publish(&sid, snapshot, None);
+    let render = match audience {
+        Audience::Writer => render_writer,
+        Audience::Reader => render_reader,
+    };
 
     let mut shutdown = ctx.shutdown.clone();
     let body = async_stream::stream! {
@@ -49,7 +70,7 @@ pub async fn stream(ctx: Ctx, Sid(sid): Sid, RawQuery(query): RawQuery) -> Resul
             let frame = Arc::clone(&subscription.receiver.borrow_and_update());
             let own_echo = view.is_some() && frame.origin == view;
             if first || !own_echo {
-                yield Ok(frame.rendered(Audience::Writer, render_writer));
+                yield Ok(frame.rendered(audience, render));
             }
             first = false;
             if stopping {
@@ -77,6 +98,12 @@ fn view_param(query: Option<&str>) -> Option<ViewId> {
 
 fn render_writer(frame: &Frame) -> Bytes {
     let html = writer_event(&frame.snapshot, frame.origin.as_ref()).into_string();
+    Bytes::from(sse_event("state", frame.snapshot.version, &html))
+}
+
+/// Read-only events carry no view ids and no session id.
+fn render_reader(frame: &Frame) -> Bytes {
+    let html = reader_event(&frame.snapshot).into_string();
     Bytes::from(sse_event("state", frame.snapshot.version, &html))
 }
 

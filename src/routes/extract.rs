@@ -2,14 +2,16 @@
 //! plain-text defaults.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use bytes::Bytes;
 
+use crate::context::AppContext;
 use crate::error::AppError;
-use crate::session::{Key, SessionId};
+use crate::session::{Key, ReadToken, SessionId};
 
 async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Result<String, AppError> {
     let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
@@ -27,6 +29,43 @@ impl<S: Send + Sync> FromRequestParts<S> for Sid {
         let text = path_param(parts, state, "sid").await?;
         SessionId::parse(&text).map(Sid).ok_or(AppError::UnknownSession)
     }
+}
+
+/// The `{token}` of a read-only route.
+pub struct Token(pub ReadToken);
+
+impl<S: Send + Sync> FromRequestParts<S> for Token {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let text = path_param(parts, state, "token").await?;
+        ReadToken::parse(&text).map(Token).ok_or(AppError::UnknownSession)
+    }
+}
+
+/// The scheme and host that fragments' absolute URLs start with:
+/// `PUBLIC_URL` when set, else `http://` and the request's `Host`.
+pub struct PublicBase(pub String);
+
+impl FromRequestParts<Arc<AppContext>> for PublicBase {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, ctx: &Arc<AppContext>) -> Result<Self, AppError> {
+        if let Some(url) = &ctx.config.public_url {
+            return Ok(PublicBase(url.clone()));
+        }
+        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        if is_host(host) {
+            Ok(PublicBase(format!("http://{host}")))
+        } else {
+            Err(AppError::BadRequest("The Host header is missing or malformed."))
+        }
+    }
+}
+
+/// `name[:port]` or `[v6]:port`: nothing that could break out of a URL.
+fn is_host(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 255
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
 /// The `{key}` of a widget route.
@@ -71,5 +110,20 @@ impl<S: Send + Sync> FromRequest<S> for Form {
             }
         })?;
         Ok(Form(form_urlencoded::parse(&body).into_owned().collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_host;
+
+    #[test]
+    fn hosts_cannot_break_out_of_a_url() {
+        for good in ["localhost", "example.com:8080", "127.0.0.1:3000", "[::1]:80"] {
+            assert!(is_host(good), "{good}");
+        }
+        for bad in ["", "evil.com/path", "a\"b", "a b", "x@y", "a<script>"] {
+            assert!(!is_host(bad), "{bad}");
+        }
     }
 }

@@ -1,24 +1,27 @@
 //! HTTP: which handler answers what, and the layers around them.
 
 mod assets;
+mod embed;
 mod events;
 pub mod extract;
 mod health;
 mod pages;
+mod readonly;
 mod state;
 mod widgets;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -32,38 +35,48 @@ pub use events::sse_event;
 /// with 413 before it is read.
 pub const BODY_LIMIT: usize = 4 * 1024;
 
-/// No inline script or style and no eval: htmx runs with `allowEval:false`
-/// and `includeIndicatorStyles:false`.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-connect-src 'self'; worker-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'";
-
 pub fn router(ctx: Arc<AppContext>) -> Router {
-    // Event streams live as long as their viewers; everything else is
-    // cut off at the request timeout.
-    let streams = Router::new().route("/s/{sid}/events", get(events::stream));
-    let ordinary = Router::new()
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, ctx.config.request_timeout);
+    // What other sites may use when ALLOW_ORIGINS names them: fragments,
+    // widget posts and event streams. Streams live as long as their
+    // viewers, so only the rest gets the request timeout.
+    let streams = Router::new()
+        .route("/s/{sid}/events", get(events::writer))
+        .route("/v/{token}/events", get(events::reader));
+    let embeddable = Router::new()
+        .route("/s/{sid}/widgets/{key}", post(widgets::commit))
+        .route("/s/{sid}/fragments/converter", get(embed::converter))
+        .route("/s/{sid}/fragments/state", get(embed::state))
+        .route("/v/{token}/fragments/converter", get(embed::reader_converter))
+        .route("/v/{token}/fragments/state", get(embed::reader_state))
+        .layer(timeout);
+    let cross_origin = streams.merge(embeddable).layer(cors(&ctx.config.allow_origins));
+
+    let own = Router::new()
         .route("/", get(pages::start))
         .route("/s/{sid}", get(pages::show))
-        .route("/s/{sid}/widgets/{key}", post(widgets::commit))
         .route("/s/{sid}/state.json", get(state::json))
-        .route("/s/{sid}/fragments/state", get(state::dump_fragment))
+        .route("/v/{token}", get(readonly::page))
+        .route("/v/{token}/state.json", get(readonly::json))
         .route("/assets/{name}", get(assets::serve))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
         .fallback(pages::not_found)
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, ctx.config.request_timeout));
+        .layer(timeout);
 
+    let csp = HeaderValue::try_from(content_security_policy(&ctx.config.frame_ancestors))
+        .unwrap_or_else(|_| value(CSP_FALLBACK));
     Router::new()
-        .merge(streams)
-        .merge(ordinary)
+        .merge(cross_origin)
+        .merge(own)
         .method_not_allowed_fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CompressionLayer::new())
         // Every response: session URLs are capabilities, so no referrer
         // leaves the page and nothing about a session is cached.
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, value("no-store")))
-        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, value(CSP)))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, value("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, value("nosniff")))
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), record_latency))
@@ -74,6 +87,69 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
         .with_state(ctx)
+}
+
+/// No inline script or style and no eval: htmx runs with `allowEval:false`
+/// and `includeIndicatorStyles:false`.
+fn content_security_policy(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {frame_ancestors}"
+    )
+}
+
+const CSP_FALLBACK: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'";
+
+/// Request headers htmx sends, which a cross-origin request must be
+/// allowed to carry.
+const HTMX_REQUEST_HEADERS: [&str; 8] = [
+    "hx-request",
+    "hx-current-url",
+    "hx-target",
+    "hx-trigger",
+    "hx-trigger-name",
+    "hx-boosted",
+    "hx-prompt",
+    "hx-history-restore-request",
+];
+
+/// Response headers htmx reads on every answer; unexposed, Chromium logs
+/// "Refused to get unsafe header" for each.
+const HTMX_RESPONSE_HEADERS: [&str; 11] = [
+    "hx-location",
+    "hx-push-url",
+    "hx-redirect",
+    "hx-refresh",
+    "hx-replace-url",
+    "hx-reswap",
+    "hx-retarget",
+    "hx-reselect",
+    "hx-trigger",
+    "hx-trigger-after-settle",
+    "hx-trigger-after-swap",
+];
+
+/// CORS for the listed origins, with credentials, since htmx's SSE
+/// extension opens its streams `withCredentials`. No origins: no CORS
+/// headers at all, so browsers keep everything same-origin.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> =
+        origins.iter().filter_map(|o| HeaderValue::try_from(o.as_str()).ok()).collect();
+    let names = |list: &[&'static str]| list.iter().map(|n| HeaderName::from_static(n)).collect::<Vec<_>>();
+    let mut request_headers = names(&HTMX_REQUEST_HEADERS);
+    request_headers.extend([
+        header::CONTENT_TYPE,
+        header::CACHE_CONTROL,
+        HeaderName::from_static("last-event-id"),
+    ]);
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(request_headers)
+        .expose_headers(names(&HTMX_RESPONSE_HEADERS))
+        .max_age(Duration::from_secs(600))
 }
 
 /// Logs the route pattern, never the path: paths hold session ids.

@@ -7,13 +7,15 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::context::Ctx;
+use crate::context::{AppContext, Ctx};
 use crate::error::AppError;
 use crate::session::number::{NumberError, parse_number};
 use crate::session::{Edit, Key, Outcome, SessionId, Snapshot, Step, ViewId};
 use crate::telemetry::Rejection;
 use crate::views::page::Refused;
-use crate::views::{Links, change_response, converter_page, refusal_response};
+use crate::views::{change_response, refusal_response};
+
+use super::pages::page;
 
 use super::extract::{Form, Htmx, Sid, WidgetKey};
 
@@ -32,7 +34,7 @@ pub async fn commit(
         Some(_) => return Err(AppError::BadRequest("step must be up or down.")),
     };
     let view = form.get("view").and_then(ViewId::parse);
-    let reply = Reply { sid: &sid, key, htmx, text };
+    let reply = Reply { ctx: &ctx, sid: &sid, key, htmx, text };
 
     let typed = match parse_number(text) {
         Ok(typed) => typed,
@@ -42,7 +44,7 @@ pub async fn commit(
                 NumberError::TooLarge => Rejection::TooLarge,
             });
             let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
-            return Ok(reply.refused(&snapshot, &why.to_string()));
+            return reply.refused(&snapshot, &why.to_string()).await;
         }
     };
     let edit = Edit { key, typed, step };
@@ -55,13 +57,14 @@ pub async fn commit(
         Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, step.is_some())),
         Outcome::Refused(why, snapshot) => {
             ctx.metrics.input_rejected(Rejection::Overflow);
-            Ok(reply.refused(&snapshot, &why.to_string()))
+            reply.refused(&snapshot, &why.to_string()).await
         }
     }
 }
 
 /// How to answer, depending on who asked.
 struct Reply<'a> {
+    ctx: &'a AppContext,
     sid: &'a SessionId,
     key: Key,
     htmx: bool,
@@ -77,14 +80,13 @@ impl Reply<'_> {
         }
     }
 
-    fn refused(&self, snapshot: &Snapshot, why: &str) -> Response {
+    async fn refused(&self, snapshot: &Snapshot, why: &str) -> Result<Response, AppError> {
         let body = if self.htmx {
             refusal_response(snapshot, self.key, self.text, why)
         } else {
-            let links = Links { base: "", sid: self.sid };
             let refused = Refused { key: self.key, text: self.text, message: why };
-            converter_page(&links, &ViewId::random(), snapshot, Some(refused))
+            page(self.ctx, self.sid, snapshot, Some(refused)).await?
         };
-        (StatusCode::UNPROCESSABLE_ENTITY, body).into_response()
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response())
     }
 }

@@ -64,6 +64,35 @@ impl fmt::Debug for SessionId {
     }
 }
 
+/// The read-only capability of a session, as it appears in `/v/{token}`.
+/// Unrelated to the session id, so it never reveals it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ReadToken(String);
+
+impl ReadToken {
+    pub fn random() -> Self {
+        Self(random_token())
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        is_token(text).then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn redacted(&self) -> &str {
+        &self.0[..4]
+    }
+}
+
+impl fmt::Debug for ReadToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReadToken({}…)", self.redacted())
+    }
+}
+
 /// Names one open view (a tab or an embedded fragment), so a view is not
 /// echoed its own change. Not a secret: it grants nothing.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]

@@ -7,7 +7,7 @@ pub mod state;
 pub mod store;
 
 pub use fanout::{Audience, Busy, FanOut, Frame, StreamLimits, Subscription};
-pub use id::{SessionId, ViewId};
+pub use id::{ReadToken, SessionId, ViewId};
 pub use state::{Edit, Key, Refusal, Snapshot, State, Step, WIDGETS};
 pub use store::{MemoryStore, Outcome, SessionStore, StoreError, StoreLimits};
 

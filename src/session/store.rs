@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::id::SessionId;
+use super::id::{ReadToken, SessionId};
 use super::state::{Edit, Refusal, Snapshot};
 
 /// A failure of the backend itself (never of the user's input). The
@@ -39,6 +39,10 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn create(&self) -> Result<SessionId, StoreError>;
     /// The current state, or `None` for an unknown or expired id.
     async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError>;
+    /// The session's read-only token, or `None` for an unknown or expired id.
+    async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError>;
+    /// The session a read-only token stands for, and its state.
+    async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError>;
     /// Applies one edit atomically: edits to one session are applied one
     /// at a time. `None` for an unknown or expired id; nothing is created.
     async fn apply(&self, id: &SessionId, edit: Edit) -> Result<Option<Outcome>, StoreError>;
@@ -60,6 +64,7 @@ pub struct StoreLimits {
 
 struct Entry {
     snapshot: Snapshot,
+    read_token: ReadToken,
     last_used: Instant,
     /// Key of this entry in `Sessions::by_use`.
     use_tick: u64,
@@ -68,6 +73,7 @@ struct Entry {
 #[derive(Default)]
 struct Sessions {
     map: HashMap<SessionId, Entry>,
+    by_token: HashMap<ReadToken, SessionId>,
     /// Use order: the first entry is the least recently used session.
     by_use: BTreeMap<u64, SessionId>,
     tick: u64,
@@ -85,10 +91,17 @@ impl Sessions {
         Some(entry)
     }
 
-    fn remove_oldest(&mut self) -> Option<SessionId> {
-        let (_, id) = self.by_use.pop_first()?;
-        self.map.remove(&id);
-        Some(id)
+    fn remove(&mut self, id: &SessionId) {
+        if let Some(entry) = self.map.remove(id) {
+            self.by_use.remove(&entry.use_tick);
+            self.by_token.remove(&entry.read_token);
+        }
+    }
+
+    fn remove_oldest(&mut self) {
+        if let Some((_, id)) = self.by_use.pop_first() {
+            self.remove(&id);
+        }
     }
 
     fn oldest_last_used(&self) -> Option<Instant> {
@@ -118,8 +131,7 @@ impl MemoryStore {
     fn live<'a>(&self, sessions: &'a mut Sessions, id: &SessionId, now: Instant) -> Option<&'a mut Entry> {
         let expired = sessions.map.get(id)?.last_used + self.limits.ttl <= now;
         if expired {
-            let entry = sessions.map.remove(id)?;
-            sessions.by_use.remove(&entry.use_tick);
+            sessions.remove(id);
             return None;
         }
         sessions.touch(id, now)
@@ -149,13 +161,29 @@ impl SessionStore for MemoryStore {
         sessions.tick += 1;
         let use_tick = sessions.tick;
         sessions.by_use.insert(use_tick, id.clone());
-        sessions.map.insert(id.clone(), Entry { snapshot: Snapshot::new(), last_used: now, use_tick });
+        let read_token = ReadToken::random();
+        sessions.by_token.insert(read_token.clone(), id.clone());
+        let entry = Entry { snapshot: Snapshot::new(), read_token, last_used: now, use_tick };
+        sessions.map.insert(id.clone(), entry);
         Ok(id)
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError> {
         let mut sessions = self.lock();
         Ok(self.live(&mut sessions, id, Instant::now()).map(|e| e.snapshot))
+    }
+
+    async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError> {
+        let mut sessions = self.lock();
+        Ok(self.live(&mut sessions, id, Instant::now()).map(|e| e.read_token.clone()))
+    }
+
+    async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
+        let mut sessions = self.lock();
+        let Some(id) = sessions.by_token.get(token).cloned() else {
+            return Ok(None);
+        };
+        Ok(self.live(&mut sessions, &id, Instant::now()).map(|e| (id, e.snapshot)))
     }
 
     async fn apply(&self, id: &SessionId, edit: Edit) -> Result<Option<Outcome>, StoreError> {
@@ -216,6 +244,17 @@ mod tests {
         assert!(s.get(&b).await.unwrap().is_none());
         assert!(s.get(&c).await.unwrap().is_some());
         assert_eq!(s.session_count(), 2);
+        assert_eq!(s.lock().by_token.len(), 2, "evicted tokens go too");
+    }
+
+    #[tokio::test]
+    async fn read_tokens_find_their_session_only() {
+        let s = store(10, Duration::from_secs(60));
+        let id = s.create().await.unwrap();
+        let token = s.read_token(&id).await.unwrap().unwrap();
+        assert_ne!(token.as_str(), id.as_str());
+        assert_eq!(s.by_token(&token).await.unwrap().map(|(sid, _)| sid), Some(id));
+        assert!(s.by_token(&ReadToken::random()).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! All markup, rendered with maud. Pure functions: no I/O here.
 
 pub mod dump;
+pub mod embed;
 pub mod page;
+pub mod readonly;
 pub mod widgets;
 
 pub use dump::dump;
@@ -9,27 +11,45 @@ pub use page::{converter_page, error_page};
 
 use maud::{Markup, html};
 
-use crate::session::{Key, SessionId, Snapshot, ViewId};
+use crate::assets::{ASSETS, Assets};
+use crate::session::{Key, ReadToken, SessionId, Snapshot, ViewId};
 use widgets::{FieldContent, input, message};
 
 /// The URLs a session's markup points at.
-pub struct Links<'a> {
-    /// Empty for same-origin links, or `https://host` for embedding.
-    pub base: &'a str,
-    pub sid: &'a SessionId,
+pub struct Links {
+    /// `{base}/s/{sid}` or `{base}/v/{token}`, where `base` is empty for
+    /// same-origin links or `https://host` for embedding.
+    root: String,
 }
 
-impl Links<'_> {
-    pub fn page(&self) -> String {
-        format!("{}/s/{}", self.base, self.sid.as_str())
+impl Links {
+    /// Links that can write: they carry the session id.
+    pub fn writer(base: &str, sid: &SessionId) -> Self {
+        Self { root: format!("{base}/s/{}", sid.as_str()) }
+    }
+
+    /// Read-only links: they carry the read token, never the session id.
+    pub fn reader(base: &str, token: &ReadToken) -> Self {
+        Self { root: format!("{base}/v/{}", token.as_str()) }
+    }
+
+    pub fn page(&self) -> &str {
+        &self.root
     }
 
     pub fn widget(&self, key: Key) -> String {
-        format!("{}/widgets/{key}", self.page())
+        format!("{}/widgets/{key}", self.root)
     }
 
-    pub fn events(&self, view: &ViewId) -> String {
-        format!("{}/events?view={}", self.page(), view.as_str())
+    pub fn events(&self, view: Option<&ViewId>) -> String {
+        match view {
+            Some(view) => format!("{}/events?view={}", self.root, view.as_str()),
+            None => format!("{}/events", self.root),
+        }
+    }
+
+    pub fn stylesheet(base: &str) -> String {
+        format!("{base}{}", Assets::url(&ASSETS.app_css))
     }
 }
 

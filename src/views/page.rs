@@ -13,7 +13,7 @@ use super::{Links, dump};
 /// whole default list, so the defaults are restated around 422.
 const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}"#;
 
-fn layout(title: &str, body: Markup) -> Markup {
+pub(super) fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -40,13 +40,19 @@ pub struct Refused<'a> {
 }
 
 /// The tutorial's page, live.
-pub fn converter_page(links: &Links, view: &ViewId, snapshot: &Snapshot, refused: Option<Refused>) -> Markup {
+pub fn converter_page(
+    links: &Links,
+    read_link: &str,
+    view: &ViewId,
+    snapshot: &Snapshot,
+    refused: Option<Refused>,
+) -> Markup {
     let content = |key: Key| match &refused {
         Some(r) if r.key == key => FieldContent::Refused { text: r.text, message: r.message },
         _ => FieldContent::Value(snapshot.state[key]),
     };
     let body = html! {
-        main.app hx-ext="sse" sse-connect=(links.events(view)) data-view=(view.as_str())
+        main.app hx-ext="sse" sse-connect=(links.events(Some(view))) data-view=(view.as_str())
             data-stream-worker=(Assets::url(&ASSETS.stream_worker)) {
             h1 { "st.session_state" }
             h2 { "Input" }
@@ -58,10 +64,18 @@ pub fn converter_page(links: &Links, view: &ViewId, snapshot: &Snapshot, refused
             h2 { "Output" }
             p { "st.session_state object:" }
             (dump(snapshot, None, false))
-            div hidden sse-swap="state" hx-swap="none" {}
+            (sse_sink())
+            p.share {
+                "Share a live, read-only view: " a href=(read_link) { "read-only link" }
+            }
         }
     };
     layout("st.session_state", body)
+}
+
+/// Where a stream's `state` events land; their fragments swap out of band.
+pub fn sse_sink() -> Markup {
+    html! { div hidden sse-swap="state" hx-swap="none" {} }
 }
 
 /// A page for a status other than 200, with a way back to a fresh session.

@@ -1,0 +1,23 @@
+//! `GET /v/{token}`: the live, read-only page. It never shows the session id.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+
+use crate::context::Ctx;
+use crate::error::AppError;
+use crate::session::State;
+use crate::views::Links;
+use crate::views::readonly::reader_page;
+
+use super::extract::Token;
+
+pub async fn page(ctx: Ctx, Token(token): Token) -> Result<Response, AppError> {
+    let (_, snapshot) = ctx.store.by_token(&token).await?.ok_or(AppError::UnknownSession)?;
+    Ok(reader_page(&Links::reader("", &token), &snapshot).into_response())
+}
+
+/// `GET /v/{token}/state.json`
+pub async fn json(ctx: Ctx, Token(token): Token) -> Result<Json<State>, AppError> {
+    let (_, snapshot) = ctx.store.by_token(&token).await?.ok_or(AppError::UnknownSession)?;
+    Ok(Json(snapshot.state))
+}
