@@ -78,9 +78,10 @@ fn is_origin(text: &str) -> bool {
         && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
+/// An empty entry (`ALLOW_ORIGINS=""`) allows nothing.
 fn parse_origin(text: &str) -> Result<String, String> {
     let text = text.trim().trim_end_matches('/');
-    if is_origin(text) {
+    if text.is_empty() || is_origin(text) {
         Ok(text.to_owned())
     } else {
         Err(format!("{text:?} is not an origin like https://example.com"))
@@ -88,7 +89,10 @@ fn parse_origin(text: &str) -> Result<String, String> {
 }
 
 fn parse_public_url(text: &str) -> Result<String, String> {
-    parse_origin(text).map_err(|_| format!("{text:?} is not a base URL like https://example.com"))
+    let text = text.trim().trim_end_matches('/');
+    is_origin(text)
+        .then(|| text.to_owned())
+        .ok_or_else(|| format!("{text:?} is not a base URL like https://example.com"))
 }
 
 /// Characters that could end the CSP directive or inject another are refused.

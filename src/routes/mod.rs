@@ -134,8 +134,11 @@ const HTMX_RESPONSE_HEADERS: [&str; 11] = [
 /// extension opens its streams `withCredentials`. No origins: no CORS
 /// headers at all, so browsers keep everything same-origin.
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> =
-        origins.iter().filter_map(|o| HeaderValue::try_from(o.as_str()).ok()).collect();
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| HeaderValue::try_from(o.as_str()).ok())
+        .collect();
     let names = |list: &[&'static str]| list.iter().map(|n| HeaderName::from_static(n)).collect::<Vec<_>>();
     let mut request_headers = names(&HTMX_REQUEST_HEADERS);
     request_headers.extend([
