@@ -16,4 +16,8 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# The container-style test runs the static release binary the Dockerfile builds.
+WEIGHT_CONVERTER_STATIC_BIN="$(./scripts/build-static.sh)"
+export WEIGHT_CONVERTER_STATIC_BIN
+
 cargo test --all-targets "$@"
