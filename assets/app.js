@@ -19,6 +19,32 @@
     input.form.requestSubmit(button);
   });
 
+  // htmx sends the name/value of the last *clicked* button, not of the
+  // submit event's submitter, so a step started by a key press (above)
+  // would post as a plain "set". Send the submitter explicitly.
+  document.addEventListener("htmx:configRequest", function (e) {
+    var trigger = e.detail.triggeringEvent;
+    var submitter = trigger && trigger.submitter;
+    if (submitter && submitter.name) e.detail.parameters[submitter.name] = submitter.value;
+  });
+
+  // Once a commit is accepted, show it as Streamlit does: two decimals.
+  // Only if the field still holds what was sent, so later typing is kept.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt;
+    if (!e.detail.successful || !(form instanceof HTMLFormElement)) return;
+    var params = e.detail.requestConfig && e.detail.requestConfig.parameters;
+    if (!params || params.step) return;
+    Array.prototype.forEach.call(form.querySelectorAll("input[inputmode=decimal]"), function (input) {
+      var sent = params[input.name];
+      if (typeof sent !== "string" || input.value !== sent) return;
+      var value = sent.trim() === "" ? 0 : Number(sent);
+      if (Number.isFinite(value) && Math.abs(value) < 1e21) {
+        input.value = input.defaultValue = (value + 0).toFixed(2);
+      }
+    });
+  });
+
   // A committed field has no unsaved text any more.
   document.addEventListener("change", function (e) {
     if (e.target instanceof HTMLInputElement) e.target.defaultValue = e.target.value;

@@ -41,6 +41,10 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
+    /// How often an idle event stream sends a keep-alive comment.
+    #[arg(long, env = "SSE_KEEP_ALIVE", default_value = "15s", value_parser = parse_positive_duration)]
+    pub sse_keep_alive: Duration,
+
     /// Base of the absolute URLs in embeddable fragments, e.g.
     /// `https://weights.example.com`. Unset: taken from the request's Host.
     #[arg(long, env = "PUBLIC_URL", value_parser = parse_public_url)]
@@ -68,6 +72,14 @@ pub enum Command {
     /// Checks that a server on HOST:PORT answers `/healthz`; exits 0 if so.
     /// For container health checks, which have no shell or curl.
     Healthcheck,
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be more than zero".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `scheme://host[:port]` with nothing after it.

@@ -16,6 +16,8 @@ pub enum AppError {
     PayloadTooLarge,
     /// The request could not be read (bad encoding, missing field…).
     BadRequest(&'static str),
+    /// The body is not `application/x-www-form-urlencoded`.
+    UnsupportedMediaType,
     /// A stream cap is reached; try again later.
     Busy(Busy),
     /// The request took too long.
@@ -30,6 +32,7 @@ impl AppError {
             Self::UnknownSession | Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -47,6 +50,9 @@ impl AppError {
                 ("Request too large", "The request body is larger than this app accepts.")
             }
             Self::BadRequest(why) => ("Bad request", why),
+            Self::UnsupportedMediaType => {
+                ("Unsupported media type", "Send the form as application/x-www-form-urlencoded.")
+            }
             Self::Busy(Busy::TooManyForSession) => {
                 ("Too many open views", "This session has too many open views. Close one and try again.")
             }

@@ -7,7 +7,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::RawQuery;
@@ -24,9 +23,6 @@ use crate::views::writer_event;
 
 use super::extract::{Sid, Token};
 
-/// How often an idle stream sends a comment, so proxies keep it open and
-/// a departed client is noticed.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY_MS: u32 = 2000;
 
@@ -58,26 +54,33 @@ async fn open(
         Audience::Reader => render_reader,
     };
 
+    // Idle streams send a comment now and then, so proxies keep them open
+    // and a departed client is noticed.
+    let every = ctx.config.sse_keep_alive;
     let mut shutdown = ctx.shutdown.clone();
     let body = async_stream::stream! {
         yield Ok::<_, Infallible>(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
-        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut first = true;
+        // A new or reconnecting view catches up with the current state.
+        let current = Arc::clone(&subscription.receiver.borrow_and_update());
+        yield Ok(current.rendered(audience, render));
         // The flag only ever turns true, so any change means stop.
-        let stopping = *shutdown.borrow_and_update();
+        if *shutdown.borrow_and_update() {
+            return;
+        }
         loop {
-            let frame = Arc::clone(&subscription.receiver.borrow_and_update());
-            let own_echo = view.is_some() && frame.origin == view;
-            if first || !own_echo {
-                yield Ok(frame.rendered(audience, render));
-            }
-            first = false;
-            if stopping {
-                break;
-            }
             tokio::select! {
-                changed = subscription.receiver.changed() => if changed.is_err() { break },
+                changed = subscription.receiver.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let frame = Arc::clone(&subscription.receiver.borrow_and_update());
+                    let own_echo = view.is_some() && frame.origin == view;
+                    if !own_echo {
+                        yield Ok(frame.rendered(audience, render));
+                    }
+                }
                 _ = keep_alive.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
                 _ = shutdown.changed() => break,
             }

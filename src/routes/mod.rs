@@ -15,19 +15,19 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::context::AppContext;
+use crate::error::AppError;
 
 pub use events::sse_event;
 
@@ -36,7 +36,7 @@ pub use events::sse_event;
 pub const BODY_LIMIT: usize = 4 * 1024;
 
 pub fn router(ctx: Arc<AppContext>) -> Router {
-    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, ctx.config.request_timeout);
+    let timeout = || middleware::from_fn_with_state(Arc::clone(&ctx), time_limit);
     // What other sites may use when ALLOW_ORIGINS names them: fragments,
     // widget posts and event streams. Streams live as long as their
     // viewers, so only the rest gets the request timeout.
@@ -49,8 +49,13 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/s/{sid}/fragments/state", get(embed::state))
         .route("/v/{token}/fragments/converter", get(embed::reader_converter))
         .route("/v/{token}/fragments/state", get(embed::reader_state))
-        .layer(timeout);
-    let cross_origin = streams.merge(embeddable).layer(cors(&ctx.config.allow_origins));
+        .layer(timeout());
+    let cross_origin = streams.merge(embeddable);
+    // No origins: no CORS headers at all, so browsers keep it same-origin.
+    let cross_origin = match cors(&ctx.config.allow_origins) {
+        Some(cors) => cross_origin.layer(cors),
+        None => cross_origin,
+    };
 
     let own = Router::new()
         .route("/", get(pages::start))
@@ -63,7 +68,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
         .fallback(pages::not_found)
-        .layer(timeout);
+        .layer(timeout());
 
     let csp = HeaderValue::try_from(content_security_policy(&ctx.config.frame_ancestors))
         .unwrap_or_else(|_| value(CSP_FALLBACK));
@@ -131,9 +136,8 @@ const HTMX_RESPONSE_HEADERS: [&str; 11] = [
 ];
 
 /// CORS for the listed origins, with credentials, since htmx's SSE
-/// extension opens its streams `withCredentials`. No origins: no CORS
-/// headers at all, so browsers keep everything same-origin.
-fn cors(origins: &[String]) -> CorsLayer {
+/// extension opens its streams `withCredentials`.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = origins
         .iter()
         .filter(|o| !o.is_empty())
@@ -146,13 +150,29 @@ fn cors(origins: &[String]) -> CorsLayer {
         header::CACHE_CONTROL,
         HeaderName::from_static("last-event-id"),
     ]);
-    CorsLayer::new()
+    if origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(request_headers)
         .expose_headers(names(&HTMX_RESPONSE_HEADERS))
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_secs(600));
+    Some(layer)
+}
+
+/// Ordinary requests get `REQUEST_TIMEOUT`, then our 408 page.
+async fn time_limit(
+    axum::extract::State(ctx): axum::extract::State<Arc<AppContext>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(ctx.config.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => AppError::Timeout.into_response(),
+    }
 }
 
 /// Logs the route pattern, never the path: paths hold session ids.

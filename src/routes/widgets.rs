@@ -26,7 +26,8 @@ pub async fn commit(
     Htmx(htmx): Htmx,
     form: Form,
 ) -> Result<Response, AppError> {
-    let text = form.get(key.as_str()).unwrap_or("");
+    // An empty field commits the default; a missing one is a broken form.
+    let text = form.get(key.as_str()).ok_or(AppError::BadRequest("The form has no value for this field."))?;
     let step = match form.get("step") {
         None => None,
         Some("up") => Some(Step::Up),

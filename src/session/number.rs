@@ -83,7 +83,13 @@ fn is_decimal(text: &str) -> bool {
 
 /// Rounds to two decimals, as Streamlit's number input does after − / +.
 pub fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0 + 0.0
+    let hundredths = value * 100.0;
+    // Past 2^53 a float has no hundredths to round, and past ~1.8e306
+    // scaling would overflow: such values are already "rounded".
+    if hundredths.abs() >= 9_007_199_254_740_992.0 || !hundredths.is_finite() {
+        return value + 0.0;
+    }
+    hundredths.round() / 100.0 + 0.0
 }
 
 /// What a field shows: two decimals, like Streamlit's `%0.2f`.
@@ -143,6 +149,8 @@ mod tests {
     fn rounds_and_displays_like_streamlit() {
         assert_eq!(round2(4.5359 + 0.01), 4.55);
         assert_eq!(round2(-0.001), 0.0);
+        assert_eq!(round2(1e307), 1e307);
+        assert_eq!(round2(f64::MAX), f64::MAX);
         assert!(round2(-0.001).is_sign_positive());
         assert_eq!(display(10.0), "10.00");
         assert_eq!(display(4.5359237), "4.54");

@@ -89,3 +89,11 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// A server-sent events client for the stream tests.
+pub mod sse;
+
+/// Requests and checks shared by the HTTP tests.
+pub mod checks;
+/// Just enough HTML reading for the HTTP tests.
+pub mod html;

@@ -1,0 +1,617 @@
+//! Headless Chromium for browser tests, through chromedriver and fantoccini.
+//!
+//! [`with_browser`] starts a chromedriver of its own on a free port, opens a
+//! WebDriver session with a fresh profile, runs the test body, and always
+//! closes the session and kills chromedriver afterwards, also when the body
+//! panics or hangs. A missing browser or driver is a loud failure, never a
+//! skip.
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::fmt::Display;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
+use fantoccini::key::Key;
+use fantoccini::wd::{Capabilities, WindowHandle};
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt as _;
+use serde_json::{Value as Json, json};
+use tokio::sync::Semaphore;
+
+/// Browsers running at once, across all tests of this binary. Each is a
+/// whole Chromium; two cores do not carry more without flaky timings.
+static BROWSERS: Semaphore = Semaphore::const_new(2);
+
+/// The longest a whole test body may take before it fails as hung.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a `wait_*` helper polls by default.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------- locating
+
+/// The two programs a browser test needs.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    pub chromium: PathBuf,
+    pub chromedriver: PathBuf,
+}
+
+const INSTALL_HINT: &str = "Install Debian's packages (`apt-get install chromium chromium-driver`, \
+     which scripts/test.sh does for you), or point the CHROMIUM / CHROMEDRIVER environment \
+     variables at the binaries.";
+
+/// Finds Chromium and chromedriver from `CHROMIUM` / `CHROMEDRIVER`, then
+/// `/usr/bin`, then `PATH`. Panics with a clear message if either is
+/// missing: a browser test that cannot find its browser must fail.
+pub fn locate_programs() -> Programs {
+    locate_programs_from(std::env::var_os("CHROMIUM"), std::env::var_os("CHROMEDRIVER"))
+}
+
+/// [`locate_programs`] with the environment passed in, so the failure can
+/// be tested without touching the process environment.
+pub fn locate_programs_from(chromium: Option<OsString>, chromedriver: Option<OsString>) -> Programs {
+    Programs {
+        chromium: locate(
+            "Chromium",
+            "CHROMIUM",
+            chromium,
+            &["chromium", "chromium-browser", "google-chrome"],
+        ),
+        chromedriver: locate("chromedriver", "CHROMEDRIVER", chromedriver, &["chromedriver"]),
+    }
+}
+
+fn locate(what: &str, var: &str, from_env: Option<OsString>, names: &[&str]) -> PathBuf {
+    if let Some(path) = from_env.filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(
+            is_executable(&path),
+            "BROWSER TEST FAILED: {var}={} is not an executable file, so {what} cannot run. {INSTALL_HINT}",
+            path.display()
+        );
+        return path;
+    }
+    let mut candidates: Vec<PathBuf> = names.iter().map(|n| Path::new("/usr/bin").join(n)).collect();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            candidates.extend(names.iter().map(|n| dir.join(n)));
+        }
+    }
+    candidates.into_iter().find(|p| is_executable(p)).unwrap_or_else(|| {
+        panic!(
+            "BROWSER TEST FAILED: {what} not found ({var} is unset; looked for {} in /usr/bin and PATH). \
+             {INSTALL_HINT}",
+            names.join(", ")
+        )
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+// ---------------------------------------------------------------- options
+
+/// How to start the browser.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `false` turns JavaScript off through Chrome's content settings.
+    pub javascript: bool,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { javascript: true, width: 1280, height: 900 }
+    }
+}
+
+impl Options {
+    pub fn without_javascript() -> Self {
+        Self { javascript: false, ..Self::default() }
+    }
+}
+
+fn capabilities(programs: &Programs, profile: &Path, options: &Options) -> Capabilities {
+    let args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--disable-quic".to_owned(),
+        "--no-first-run".to_owned(),
+        "--no-default-browser-check".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        format!("--window-size={},{}", options.width, options.height),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    let mut chrome = json!({
+        "binary": programs.chromium.to_string_lossy(),
+        "args": args,
+    });
+    if !options.javascript {
+        chrome["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+    }
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": chrome,
+        "goog:loggingPrefs": { "browser": "ALL" },
+        "pageLoadStrategy": "normal",
+        "unhandledPromptBehavior": "dismiss",
+    });
+    match caps {
+        Json::Object(map) => map,
+        _ => unreachable!(),
+    }
+}
+
+// ---------------------------------------------------------------- processes
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let path = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A chromedriver child process, shut down and killed on drop (also while
+/// unwinding from a panic).
+pub struct Driver {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    /// Whether it answered on its port: only then is the port its own.
+    ready: bool,
+}
+
+impl Driver {
+    /// Starts chromedriver on a free port and waits until `/status` says
+    /// it is ready. Retries with another port if it exits early.
+    pub async fn start(chromedriver: &Path, dir: &Path) -> Driver {
+        let mut last = String::new();
+        for attempt in 0..3 {
+            let port = free_port();
+            let log = dir.join(format!("chromedriver-{attempt}.log"));
+            let out = std::fs::File::create(&log).expect("chromedriver log file");
+            let err = out.try_clone().expect("chromedriver log file");
+            let child = Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "BROWSER TEST FAILED: cannot start {}: {e}. {INSTALL_HINT}",
+                        chromedriver.display()
+                    )
+                });
+            let mut driver = Driver { child, port, log, ready: false };
+            match driver.wait_ready(Duration::from_secs(15)).await {
+                Ok(()) => {
+                    driver.ready = true;
+                    return driver;
+                }
+                Err(why) => last = format!("{why}\n--- chromedriver output ---\n{}", driver.output()),
+            }
+        }
+        panic!("BROWSER TEST FAILED: chromedriver never became ready: {last}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// What chromedriver printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("http client");
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("no answer");
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("chromedriver exited early with {status}"));
+            }
+            match client.get(format!("{}status", self.url())).send().await {
+                Ok(response) => match response.text().await.map(|t| serde_json::from_str::<Json>(&t)) {
+                    Ok(Ok(body)) if body["value"]["ready"] == json!(true) => return Ok(()),
+                    Ok(Ok(body)) => last = body.to_string(),
+                    Ok(Err(e)) => last = e.to_string(),
+                    Err(e) => last = e.to_string(),
+                },
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("not ready after {timeout:?}: {last}"))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // chromedriver's /shutdown quits any browser it still runs; the kill
+        // makes sure chromedriver itself is gone.
+        if let Some(mut stream) = self
+            .ready
+            .then(|| {
+                TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_millis(500))
+                    .ok()
+            })
+            .flatten()
+        {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ =
+                stream.write_all(b"GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            let _ = stream.read(&mut [0u8; 256]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+// ---------------------------------------------------------------- the harness
+
+/// Runs `body` against a fresh headless Chromium. The WebDriver session is
+/// closed and chromedriver stopped whatever happens; a panic in the body is
+/// resumed afterwards, and a body that runs past [`TEST_TIMEOUT`] fails.
+pub async fn with_browser<F, Fut>(options: Options, body: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let programs = locate_programs();
+    let _permit = BROWSERS.acquire().await.expect("browser semaphore");
+    let started = Instant::now();
+    let dir = TempDir::new("wc-browser");
+    let profile = dir.path().join("profile");
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let driver = Driver::start(&programs.chromedriver, dir.path()).await;
+    let client = connect(&driver, &capabilities(&programs, &profile, &options)).await;
+    let browser = Browser { client: client.clone(), driver: driver.url() };
+
+    let ready = started.elapsed();
+    let outcome =
+        AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, body(browser.clone()))).catch_unwind().await;
+    let ran = started.elapsed() - ready;
+
+    // Print what the page logged, to help read a failure.
+    if !matches!(outcome, Ok(Ok(()))) {
+        if let Ok(log) = browser.console_log().await {
+            for entry in log {
+                eprintln!("browser console: {entry}");
+            }
+        }
+    }
+    if let Err(e) = client.close().await {
+        eprintln!("closing the WebDriver session failed: {e}");
+    }
+    drop(driver);
+    drop(dir);
+    eprintln!(
+        "browser timings: start {} ms, body {} ms, stop {} ms",
+        ready.as_millis(),
+        ran.as_millis(),
+        (started.elapsed() - ready - ran).as_millis()
+    );
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => panic!("browser test timed out after {TEST_TIMEOUT:?}"),
+        Err(panic) => resume_unwind(panic),
+    }
+}
+
+async fn connect(driver: &Driver, caps: &Capabilities) -> Client {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(caps.clone());
+        match builder.connect(&driver.url()).await {
+            Ok(client) => return client,
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!(
+        "BROWSER TEST FAILED: could not start a Chromium session: {last}\n--- chromedriver output ---\n{}",
+        driver.output()
+    );
+}
+
+/// Polls `probe` until it yields `Some`, for up to `timeout`. Errors a page
+/// in flux produces (a stale element after an out-of-band swap, an element
+/// not there yet, a script run during navigation) count as "not yet".
+/// Panics with `what` and the last observation on timeout.
+pub async fn wait_for<T, F, Fut>(what: impl Display, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, CmdError>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last;
+    loop {
+        match probe().await {
+            Ok(Some(value)) => return value,
+            Ok(None) => last = "condition not met".to_owned(),
+            Err(e) if is_transient(&e) => last = format!("transient: {e}"),
+            Err(e) => panic!("waiting for {what}: {e}"),
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what} (last: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn is_transient(e: &CmdError) -> bool {
+    e.is_stale_element_reference()
+        || e.is_no_such_element()
+        || e.is_javascript_error()
+        || e.is_element_not_interactable()
+        || matches!(e, CmdError::Standard(w) if w.message.contains("detached") || w.message.contains("navigat"))
+}
+
+// ---------------------------------------------------------------- the page
+
+/// A WebDriver session with helpers for this app's page.
+#[derive(Clone)]
+pub struct Browser {
+    pub client: Client,
+    /// chromedriver's base URL, ending in `/`.
+    driver: String,
+}
+
+impl Browser {
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+    }
+
+    pub async fn current_url(&self) -> String {
+        self.client.current_url().await.expect("current url").to_string()
+    }
+
+    pub async fn find(&self, css: &str) -> Result<Element, CmdError> {
+        self.client.find(Locator::Css(css)).await
+    }
+
+    /// An input's current `value` property.
+    pub async fn value(&self, css: &str) -> Result<String, CmdError> {
+        Ok(self.find(css).await?.prop("value").await?.unwrap_or_default())
+    }
+
+    /// An element's text, as the user sees it.
+    pub async fn text(&self, css: &str) -> Result<String, CmdError> {
+        self.find(css).await?.text().await
+    }
+
+    /// Runs a script in the current window; CSP does not apply to it.
+    pub async fn js(&self, script: &str, args: Vec<Json>) -> Json {
+        self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Waits until the input's value is exactly `expected`.
+    pub async fn wait_value(&self, css: &str, expected: &str) {
+        wait_for(format!("{css} to hold {expected:?}"), WAIT, || async {
+            let value = self.value(css).await?;
+            Ok((value == expected).then_some(()))
+        })
+        .await
+    }
+
+    /// Waits until the element's text contains `needle`.
+    pub async fn wait_text_contains(&self, css: &str, needle: &str) {
+        wait_for(format!("{css} to contain {needle:?}"), WAIT, || async {
+            let text = self.text(css).await?;
+            Ok(text.contains(needle).then_some(()))
+        })
+        .await
+    }
+
+    /// Waits until the page's event stream is open (htmx-ext-sse keeps its
+    /// source in the element's internal data).
+    pub async fn wait_live(&self) {
+        wait_for("the event stream to open", WAIT, || async {
+            let state = self
+                .client
+                .execute(
+                    "const el = document.querySelector('[sse-connect]');\
+                     const data = el && el['htmx-internal-data'];\
+                     const source = data && data.sseEventSource;\
+                     return source ? source.readyState : null;",
+                    vec![],
+                )
+                .await?;
+            Ok((state == json!(1)).then_some(()))
+        })
+        .await
+    }
+
+    /// Waits until htmx has loaded and processed the page.
+    pub async fn wait_htmx(&self) {
+        wait_for("htmx to load", WAIT, || async {
+            let ready = self
+                .client
+                .execute(
+                    "return document.readyState === 'complete' && !!window.htmx && \
+                     !!document.querySelector('form.widget')['htmx-internal-data'];",
+                    vec![],
+                )
+                .await?;
+            Ok((ready == json!(true)).then_some(()))
+        })
+        .await
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.unwrap_or_else(|e| panic!("find {css}: {e}")).click().await.expect("click");
+    }
+
+    /// Clicks into a text field, selects everything in it and types `text`
+    /// over it, without committing.
+    pub async fn type_over(&self, css: &str, text: &str) {
+        let field = self.find(css).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
+        field.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        // Ctrl+A, then NULL to release Ctrl before typing.
+        let select_all = format!("{}a{}", char::from(Key::Control), char::from(Key::Null));
+        field.send_keys(&select_all).await.expect("select all");
+        field.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Types `text` over a field and presses Enter.
+    pub async fn commit(&self, css: &str, text: &str) {
+        self.type_over(css, text).await;
+        self.press(css, Key::Enter).await;
+    }
+
+    pub async fn press(&self, css: &str, key: Key) {
+        let field = self.find(css).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
+        field.send_keys(&char::from(key).to_string()).await.unwrap_or_else(|e| panic!("press {key:?}: {e}"));
+    }
+
+    /// The id of the focused element, if any.
+    pub async fn focused_id(&self) -> Option<String> {
+        self.js("return document.activeElement ? document.activeElement.id : null;", vec![])
+            .await
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    // ------------------------------------------------------------ windows
+
+    pub async fn window(&self) -> WindowHandle {
+        self.client.window().await.expect("current window")
+    }
+
+    /// Opens a new window, switches to it and loads `url` there.
+    pub async fn open_window(&self, url: &str) -> WindowHandle {
+        let handle = self.client.new_window(false).await.expect("new window").handle;
+        self.switch_to(&handle).await;
+        self.goto(url).await;
+        handle
+    }
+
+    pub async fn switch_to(&self, window: &WindowHandle) {
+        self.client.switch_to_window(window.clone()).await.expect("switch window");
+    }
+
+    // ------------------------------------------------------------ chromedriver extras
+
+    /// A chromedriver-specific command under `/session/{id}/`, which
+    /// fantoccini does not model: sent over plain HTTP.
+    async fn goog(&self, path: &str, body: Json) -> Result<Json, String> {
+        let session = self.client.session_id().await.map_err(|e| e.to_string())?.ok_or("no session")?;
+        let response = reqwest::Client::new()
+            .post(format!("{}session/{session}/{path}", self.driver))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        let mut json: Json = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        if !status.is_success() {
+            return Err(format!("{status}: {text}"));
+        }
+        Ok(json["value"].take())
+    }
+
+    /// Runs a Chrome DevTools Protocol command in the current window.
+    pub async fn cdp(&self, cmd: &str, params: Json) -> Json {
+        self.goog("goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+    }
+
+    /// Browser console entries since the last call (chromedriver's log).
+    pub async fn console_log(&self) -> Result<Vec<Json>, String> {
+        let log = self.goog("se/log", json!({ "type": "browser" })).await?;
+        Ok(log.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Console entries of level SEVERE, apart from the expected ones
+    /// (`allowed` substrings, such as an intentional 422).
+    pub async fn console_errors(&self, allowed: &[&str]) -> Vec<String> {
+        self.console_log()
+            .await
+            .expect("read the browser log")
+            .into_iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .filter(|m| !m.contains("favicon.ico") && !allowed.iter().any(|a| m.contains(a)))
+            .collect()
+    }
+
+    /// Saves a PNG of the whole page, beyond the viewport, to `path`.
+    pub async fn screenshot_full_page(&self, path: &Path) {
+        let metrics = self.cdp("Page.getLayoutMetrics", json!({})).await;
+        let size = &metrics["cssContentSize"];
+        let width = size["width"].as_f64().expect("content width").ceil();
+        let height = size["height"].as_f64().expect("content height").ceil();
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({
+                    "format": "png",
+                    "captureBeyondViewport": true,
+                    "clip": { "x": 0, "y": 0, "width": width, "height": height, "scale": 1 },
+                }),
+            )
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("screenshot is base64");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot dir");
+        }
+        std::fs::write(path, png).expect("write screenshot");
+    }
+}

@@ -1,0 +1,276 @@
+//! Issue 2's `/assets/…` and header bullets, on the real server over HTTP:
+//! pinned htmx and its SSE extension, served compiled-in with the right
+//! type, compression and long-lived caching; and the security headers and
+//! CSP-clean htmx configuration on every page.
+
+mod common;
+
+use common::checks::{Reply, assert_no_store, assert_security_headers, header};
+use common::html;
+use common::{TestApp, spawn_app};
+
+/// A year, give or take: what "long-lived" means for versioned names.
+const LONG: u64 = 30 * 24 * 60 * 60;
+
+/// Every `/assets/…` URL the page refers to, in document order.
+fn asset_urls(page: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for tag in html::start_tags(page) {
+        for value in tag.attrs.values() {
+            if value.starts_with("/assets/") && !urls.contains(value) {
+                urls.push(value.clone());
+            }
+        }
+    }
+    urls
+}
+
+async fn page_of_new_session(app: &TestApp) -> (String, String) {
+    let sid = app.new_session().await;
+    let page = app.page(&sid).await;
+    (sid, page)
+}
+
+#[tokio::test]
+async fn the_page_loads_pinned_htmx_2_and_its_sse_extension_from_assets() {
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    let scripts: Vec<String> =
+        html::tags(&page, "script").iter().filter_map(|s| s.attr("src").map(str::to_owned)).collect();
+    let htmx = scripts.iter().position(|s| s.starts_with("/assets/") && s.contains("htmx-2.0.11"));
+    let sse = scripts.iter().position(|s| s.starts_with("/assets/") && s.contains("htmx-ext-sse-2.2.4"));
+    let (htmx, sse) = match (htmx, sse) {
+        (Some(htmx), Some(sse)) => (htmx, sse),
+        _ => panic!("htmx 2.0.11 and htmx-ext-sse 2.2.4 under /assets/: {scripts:?}"),
+    };
+    assert!(htmx < sse, "the extension must load after htmx: {scripts:?}");
+    assert!(
+        html::tags(&page, "link").iter().any(|l| l.attr("rel") == Some("stylesheet")
+            && l.attr("href").is_some_and(|h| h.starts_with("/assets/"))),
+        "a stylesheet under /assets/"
+    );
+
+    let htmx = app.get(&scripts[htmx]).await;
+    assert_eq!(htmx.status, 200);
+    assert!(htmx.body.contains("version:\"2.0.11\""), "the served htmx is not 2.0.11");
+    let sse = app.get(&scripts[sse]).await;
+    assert_eq!(sse.status, 200);
+    assert!(sse.body.contains("sse-swap"), "the served extension is not the SSE one");
+}
+
+#[tokio::test]
+async fn every_referenced_asset_is_served_with_its_type_and_a_long_immutable_cache() {
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    let urls = asset_urls(&page);
+    assert!(urls.len() >= 3, "{urls:?}");
+    for url in urls {
+        let reply = app.get(&url).await;
+        assert_eq!(reply.status, 200, "{url}");
+        assert!(!reply.body.is_empty(), "{url} is empty");
+        let content_type = reply.content_type();
+        let want = if url.ends_with(".css") { "text/css" } else { "text/javascript" };
+        assert!(url.ends_with(".css") || url.ends_with(".js"), "unexpected asset {url}");
+        assert!(content_type.starts_with(want), "{url}: Content-Type {content_type}, want {want}");
+        assert!(reply.headers.get("content-encoding").is_none(), "{url}: compressed though not asked");
+
+        let cache = reply.header("cache-control");
+        let directives: Vec<String> = cache.split(',').map(|d| d.trim().to_ascii_lowercase()).collect();
+        let max_age = directives
+            .iter()
+            .find_map(|d| d.strip_prefix("max-age="))
+            .and_then(|age| age.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{url}: no max-age in {cache}"));
+        assert!(max_age >= LONG, "{url}: max-age {max_age} is not long-lived");
+        assert!(directives.iter().any(|d| d == "immutable"), "{url}: not immutable: {cache}");
+        assert!(!directives.iter().any(|d| d == "no-store" || d == "no-cache"), "{url}: {cache}");
+        assert_security_headers(&reply.headers, &url);
+    }
+}
+
+#[tokio::test]
+async fn assets_are_compressed_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    for url in asset_urls(&page) {
+        let plain = app.get(&url).await.body.len();
+        for (accept, want) in [("gzip", "gzip"), ("br", "br"), ("gzip, deflate, br", "")] {
+            let response = app.get_with(&url, &[("accept-encoding", accept)]).await;
+            assert_eq!(response.status(), 200, "{url} ({accept})");
+            let encoding = header(response.headers(), "content-encoding").to_owned();
+            if want.is_empty() {
+                assert!(["gzip", "br"].contains(&encoding.as_str()), "{url} ({accept}): {encoding}");
+            } else {
+                assert_eq!(encoding, want, "{url} ({accept})");
+            }
+            let vary = header(response.headers(), "vary").to_ascii_lowercase();
+            assert!(vary.contains("accept-encoding"), "{url}: Vary {vary}");
+            let cache = header(response.headers(), "cache-control").to_owned();
+            assert!(cache.contains("immutable"), "{url} ({accept}): {cache}");
+            let body = response.bytes().await.expect("body");
+            if encoding == "gzip" {
+                assert_eq!(body.get(..2), Some(&[0x1f, 0x8b][..]), "{url}: not gzip data");
+            }
+            assert!(body.len() < plain, "{url} ({accept}): {} bytes compressed, {plain} plain", body.len());
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_assets_are_404() {
+    let app = spawn_app().await;
+    for path in [
+        "/assets/htmx-1.9.12.min.js",
+        "/assets/htmx-2.0.10.min.js",
+        "/assets/app.js",
+        "/assets/nope.css",
+        "/assets/",
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(reply.content_type().starts_with("text/html"), "{path}: {}", reply.content_type());
+        assert_security_headers(&reply.headers, path);
+    }
+}
+
+// ---- Headers on every response --------------------------------------------------
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let (sid, page) = page_of_new_session(&app).await;
+    let mut replies: Vec<(String, Reply)> = Vec::new();
+    for path in [
+        "/".to_owned(),
+        format!("/s/{sid}"),
+        format!("/s/{sid}/state.json"),
+        format!("/s/{sid}/fragments/state"),
+        "/healthz".to_owned(),
+        "/nope".to_owned(),
+        "/s/AAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+    ] {
+        replies.push((format!("GET {path}"), app.get(&path).await));
+    }
+    for url in asset_urls(&page) {
+        replies.push((format!("GET {url}"), app.get(&url).await));
+    }
+    for (what, pairs, htmx) in [
+        ("POST htmx 200", vec![("lbs", "1")], true),
+        ("POST plain 303", vec![("lbs", "2")], false),
+        ("POST 422", vec![("lbs", "x")], true),
+        ("POST 422 page", vec![("lbs", "x")], false),
+        ("POST 400", vec![("lbs", "1"), ("step", "x")], true),
+    ] {
+        replies.push((what.to_owned(), app.post_form(&sid, "lbs", &pairs, htmx).await));
+    }
+    replies
+        .push(("POST 413".to_owned(), app.post_form(&sid, "lbs", &[("x", &"x".repeat(5000))], true).await));
+    for (what, reply) in &replies {
+        assert_security_headers(&reply.headers, what);
+    }
+}
+
+#[tokio::test]
+async fn session_responses_are_never_cached() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let mut replies = vec![
+        ("GET /", app.get("/").await),
+        ("page", app.get(&format!("/s/{sid}")).await),
+        ("state.json", app.get(&format!("/s/{sid}/state.json")).await),
+        ("fragment", app.get(&format!("/s/{sid}/fragments/state")).await),
+        ("unknown session", app.get("/s/AAAAAAAAAAAAAAAAAAAAAA").await),
+    ];
+    replies.push(("POST htmx", app.post_form(&sid, "lbs", &[("lbs", "1")], true).await));
+    replies.push(("POST plain", app.post_form(&sid, "lbs", &[("lbs", "2")], false).await));
+    replies.push(("POST 422", app.post_form(&sid, "lbs", &[("lbs", "x")], false).await));
+    for (what, reply) in &replies {
+        assert_no_store(&reply.headers, what);
+    }
+}
+
+#[tokio::test]
+async fn the_page_needs_no_inline_script_or_style() {
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    for script in html::tags(&page, "script") {
+        assert!(script.has("src"), "inline script, which the CSP blocks: {script:?}");
+        assert!(html::inner_html(&page, &script).trim().is_empty(), "inline script body: {script:?}");
+    }
+    assert!(html::tags(&page, "style").is_empty(), "a <style> element, which the CSP blocks");
+    for tag in html::start_tags(&page) {
+        assert!(!tag.has("style"), "a style attribute, which the CSP blocks: {tag:?}");
+        for name in tag.attrs.keys() {
+            assert!(!name.starts_with("on"), "an inline handler, which the CSP blocks: {tag:?}");
+        }
+        for (name, value) in &tag.attrs {
+            assert!(!value.trim_start().starts_with("javascript:"), "{name}={value:?}");
+        }
+    }
+}
+
+// ---- htmx's configuration ----------------------------------------------------------
+
+/// Whether an htmx `responseHandling` code pattern matches a status, as
+/// htmx's unanchored `RegExp.test` would. Patterns use digits, `.` and
+/// `[…]` classes only.
+fn code_matches(pattern: &str, status: &str) -> bool {
+    let mut atoms: Vec<Box<dyn Fn(char) -> bool>> = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => atoms.push(Box::new(|_| true)),
+            '[' => {
+                let class: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                atoms.push(Box::new(move |c| class.contains(c)));
+            }
+            c => atoms.push(Box::new(move |d| d == c)),
+        }
+    }
+    let status: Vec<char> = status.chars().collect();
+    (0..=status.len().saturating_sub(atoms.len())).any(|start| {
+        atoms.len() <= status.len() && atoms.iter().zip(&status[start..]).all(|(atom, &c)| atom(c))
+    })
+}
+
+#[tokio::test]
+async fn htmx_runs_without_eval_or_inline_styles_and_swaps_422() {
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    let meta = html::tags(&page, "meta").into_iter().find(|m| m.attr("name") == Some("htmx-config"));
+    let meta = meta.expect("<meta name=htmx-config>");
+    let content = meta.attr("content").expect("content");
+    let config: serde_json::Value =
+        serde_json::from_str(content).unwrap_or_else(|e| panic!("htmx-config is not JSON ({e}): {content}"));
+    assert_eq!(config["allowEval"], false, "{content}");
+    assert_eq!(config["includeIndicatorStyles"], false, "{content}");
+
+    let handling =
+        config["responseHandling"].as_array().unwrap_or_else(|| panic!("no responseHandling: {content}"));
+    // htmx uses the first entry whose code matches.
+    let first_match = |status: &str| {
+        handling
+            .iter()
+            .find(|entry| entry["code"].as_str().is_some_and(|code| code_matches(code, status)))
+            .unwrap_or_else(|| panic!("no responseHandling entry for {status}: {content}"))
+    };
+    assert_eq!(first_match("422")["swap"], true, "422 must swap, to show the message: {content}");
+    // The rest of htmx 2's defaults, restated.
+    assert_eq!(first_match("204")["swap"], false, "{content}");
+    for status in ["200", "303"] {
+        assert_eq!(first_match(status)["swap"], true, "{status}: {content}");
+    }
+    for status in ["400", "404", "413", "500", "503"] {
+        let entry = first_match(status);
+        assert_eq!(entry["swap"], false, "{status}: {content}");
+        assert_eq!(entry["error"], true, "{status}: {content}");
+    }
+}
+
+#[test]
+fn code_patterns_match_like_htmx() {
+    assert!(code_matches("[23]..", "200") && code_matches("[23]..", "303"));
+    assert!(!code_matches("[23]..", "422") && !code_matches("[23]..", "404"));
+    assert!(code_matches("422", "422") && !code_matches("422", "423"));
+    assert!(code_matches("[45]..", "422") && code_matches("...", "500"));
+}

@@ -1,0 +1,409 @@
+//! Issue 2's error bullets, on the real server over HTTP: refused input
+//! (422, with the state compared byte for byte before and after), unknown
+//! sessions and keys (404), oversized bodies (413), bad requests (400), and
+//! extractor rejections rendered as our pages, never as plain text.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use common::checks::{Reply, assert_error_page, assert_no_store, check_state_json, form_body};
+use common::html;
+use common::{spawn_app, spawn_app_with};
+use weight_converter::Config;
+use weight_converter::session::SessionId;
+
+/// Not finite decimal numbers, each as a user might type it.
+const NOT_NUMBERS: [&str; 20] = [
+    "abc", "ten", "NaN", "nan", "inf", "-inf", "Infinity", "1,5", "0x10", "-", "e", "+", ".", "1e", "1e+",
+    "1..2", "1 2", "--1", "1_000", "١٢",
+];
+/// Decimal numbers too large for a float.
+const TOO_LARGE: [&str; 3] = ["1e309", "-1e309", "99999e99999"];
+
+/// A session that already holds a change, so "unchanged" means something.
+async fn session_with_values(app: &TestApp) -> String {
+    let sid = app.new_session().await;
+    app.commit(&sid, "lbs", "10").await;
+    sid
+}
+
+/// Posts `key=text` and checks the refusal a user would see: 422, the
+/// field re-rendered with what they typed, marked invalid, a message
+/// beside it, and the state exactly as before.
+async fn assert_refused(app: &TestApp, sid: &str, key: &str, text: &str, htmx: bool, message_has: &str) {
+    let what = format!("{key}={text:?} (htmx: {htmx})");
+    let before = app.snapshot(sid).await;
+    let reply = app.post_form(sid, key, &[(key, text)], htmx).await;
+    assert_eq!(reply.status, 422, "{what}: {}", reply.body);
+    assert!(reply.content_type().starts_with("text/html"), "{what}: {}", reply.content_type());
+    assert_no_store(&reply.headers, &what);
+    let body = &reply.body;
+    if htmx {
+        assert!(!body.contains("<html"), "{what}: htmx gets fragments, not a page");
+    } else {
+        assert!(body.contains("<html"), "{what}: without htmx the whole page comes back");
+    }
+
+    let id = format!("wc-{key}");
+    let input = html::element(body, "input", &id).unwrap_or_else(|| panic!("{what}: no field in {body}"));
+    assert_eq!(input.attr("aria-invalid"), Some("true"), "{what}: {input:?}");
+    assert_eq!(input.attr("value"), Some(text), "{what}: the field keeps what was typed");
+    let message_id = format!("wc-{key}-msg");
+    let message = html::by_id(body, &message_id).unwrap_or_else(|| panic!("{what}: no message in {body}"));
+    assert_eq!(
+        input.attr("aria-describedby"),
+        Some(message_id.as_str()),
+        "{what}: message not tied to field"
+    );
+    let said = html::text(body, &message);
+    assert!(
+        said.to_lowercase().contains(message_has),
+        "{what}: message {said:?} does not say {message_has:?}"
+    );
+    if htmx {
+        assert!(input.has("hx-swap-oob") && message.has("hx-swap-oob"), "{what}: not out of band: {body}");
+    } else {
+        // The rest of the page shows the state as it still is.
+        let other = if key == "lbs" { "wc-kg" } else { "wc-lbs" };
+        let other = html::element(body, "input", other).expect("the other field");
+        assert!(!other.has("aria-invalid"), "{what}: {other:?}");
+        let dump = html::element(body, "pre", "wc-state").expect("the dump");
+        assert_eq!(check_state_json(&html::text(body, &dump)), check_state_json(&before.0), "{what}");
+    }
+    assert_eq!(app.snapshot(sid).await, before, "{what}: the state or version changed");
+}
+
+// ---- 422: refused input ----------------------------------------------------------
+
+#[tokio::test]
+async fn what_is_not_a_number_is_refused_with_a_message_and_changes_nothing() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    for key in ["lbs", "kg"] {
+        for text in NOT_NUMBERS {
+            for htmx in [true, false] {
+                assert_refused(&app, &sid, key, text, htmx, "number").await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn numbers_too_large_for_a_float_are_refused() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    for key in ["lbs", "kg"] {
+        for text in TOO_LARGE {
+            for htmx in [true, false] {
+                assert_refused(&app, &sid, key, text, htmx, "large").await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_conversion_that_overflows_is_refused() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    // 1e308 kg is about 2.2e308 lb, past the largest float.
+    for text in ["1e308", "-1e308", "1.7976931348623157e308"] {
+        for htmx in [true, false] {
+            assert_refused(&app, &sid, "kg", text, htmx, "large").await;
+        }
+    }
+    let json = app.state_json(&sid).await;
+    assert!(!json.contains("null") && !json.to_lowercase().contains("inf"), "{json}");
+}
+
+#[tokio::test]
+async fn refused_input_with_a_step_changes_nothing() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    let before = app.snapshot(&sid).await;
+    for htmx in [true, false] {
+        let reply = app.post_form(&sid, "kg", &[("kg", "abc"), ("step", "up")], htmx).await;
+        assert_eq!(reply.status, 422, "{}", reply.body);
+    }
+    // Stepping past the largest float is refused too.
+    let reply = app.post_form(&sid, "lbs", &[("lbs", "1.7976931348623157e308"), ("step", "up")], true).await;
+    assert!([200, 422].contains(&reply.status), "{}", reply.body);
+    if reply.status == 422 {
+        assert_eq!(app.snapshot(&sid).await, before);
+    }
+    check_state_json(&app.state_json(&sid).await).expect("finite state");
+}
+
+// ---- 404: unknown sessions and keys ------------------------------------------------
+
+/// Session ids no server handed out: well-formed but unknown, and malformed.
+fn unknown_sids(real: &str) -> Vec<String> {
+    let mut sids = vec![
+        SessionId::random().as_str().to_owned(),
+        "short".to_owned(),
+        "AAAAAAAAAAAAAAAAAAAAAB".to_owned(), // 22 characters, but bits past the 128th
+        "AAAAAAAAAAAAAAAAAAAAAAA".to_owned(), // 23 characters
+        "AAAAAAAAAAAAAAAAAAAA!A".to_owned(),
+        "%FF%FE".to_owned(), // not UTF-8
+        "x".repeat(300),
+    ];
+    // A real id with its case changed: base64url is case-sensitive.
+    let swapped: String = real
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+        .collect();
+    sids.push(swapped);
+    sids
+}
+
+#[tokio::test]
+async fn an_unknown_or_malformed_session_is_a_404_page_linking_home_and_creates_nothing() {
+    let app = spawn_app().await;
+    let real = app.new_session().await;
+    let sessions = app.ctx.store.session_count();
+    for sid in unknown_sids(&real) {
+        let page = app.get(&format!("/s/{sid}")).await;
+        assert_eq!(page.status, 404, "GET /s/{sid}: {}", page.body);
+        assert_error_page(&page, &format!("GET /s/{sid}"));
+        for path in [format!("/s/{sid}/state.json"), format!("/s/{sid}/fragments/state")] {
+            let reply = app.get(&path).await;
+            assert_eq!(reply.status, 404, "GET {path}");
+            assert_error_page(&reply, &path);
+        }
+        for htmx in [true, false] {
+            let reply = app.post_form(&sid, "lbs", &[("lbs", "10")], htmx).await;
+            assert_eq!(reply.status, 404, "POST to {sid}: {}", reply.body);
+            assert_error_page(&reply, &format!("POST to {sid}"));
+        }
+        // Still nothing there afterwards.
+        assert_eq!(app.get(&format!("/s/{sid}")).await.status, 404, "{sid} came into being");
+    }
+    assert_eq!(app.ctx.store.session_count(), sessions, "requests for unknown sessions created some");
+}
+
+#[tokio::test]
+async fn an_expired_session_is_a_404_page() {
+    let mut config = Config::for_tests();
+    config.session_ttl = Duration::from_millis(20);
+    let app = spawn_app_with(config).await;
+    let sid = app.new_session().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reply = app.get(&format!("/s/{sid}")).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_error_page(&reply, "an expired session");
+    let reply = app.post_form(&sid, "lbs", &[("lbs", "1")], true).await;
+    assert_eq!(reply.status, 404, "posting revived an expired session");
+    assert_eq!(app.get(&format!("/s/{sid}")).await.status, 404);
+}
+
+#[tokio::test]
+async fn an_unknown_widget_key_is_404_and_changes_nothing() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    let before = app.snapshot(&sid).await;
+    for key in ["stone", "LBS", "Kg", "lbs.json", "%20lbs", "lbs%00", "state"] {
+        for htmx in [true, false] {
+            let body = form_body(&[(key, "1"), ("lbs", "1"), ("kg", "1")]);
+            let reply = app.post_raw(&format!("/s/{sid}/widgets/{key}"), Some(FORM), body, htmx).await;
+            assert_eq!(reply.status, 404, "key {key:?}: {}", reply.body);
+            assert_error_page(&reply, &format!("key {key:?}"));
+        }
+    }
+    assert_eq!(app.snapshot(&sid).await, before);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_our_pages() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    for path in ["/nope", "/s", "/s/", &format!("/s/{sid}/nope"), &format!("/s/{sid}/widgets")] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, 404, "GET {path}");
+        assert_error_page(&reply, path);
+    }
+    // A GET to the POST-only widget route: our page, whatever the status.
+    let reply = app.get(&format!("/s/{sid}/widgets/lbs")).await;
+    assert!([404, 405].contains(&reply.status), "GET widget: {}", reply.status);
+    assert_error_page(&reply, "GET widget");
+}
+
+// ---- 413, 400 and extractor rejections --------------------------------------------------
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+#[tokio::test]
+async fn a_body_over_4_kib_is_413_and_changes_nothing() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    let before = app.snapshot(&sid).await;
+    let path = format!("/s/{sid}/widgets/lbs");
+    let big = form_body(&[("lbs", "20"), ("pad", &"x".repeat(5000))]);
+    for htmx in [true, false] {
+        let reply = app.post_raw(&path, Some(FORM), big.clone(), htmx).await;
+        assert_eq!(reply.status, 413, "{}", reply.body);
+        assert_error_page(&reply, "413");
+    }
+    // Sent in chunks, with no Content-Length to refuse it up front.
+    let chunks = (0..10).map(|_| Ok::<_, std::io::Error>(format!("&pad={}", "y".repeat(1000))));
+    let body = futures_util::stream::iter(std::iter::once(Ok("lbs=20".to_owned())).chain(chunks));
+    let reply = app.post_raw(&path, Some(FORM), reqwest::Body::wrap_stream(body), true).await;
+    assert_eq!(reply.status, 413, "chunked: {}", reply.body);
+    assert_error_page(&reply, "chunked 413");
+    assert_eq!(app.snapshot(&sid).await, before);
+
+    // A body of a few hundred bytes is fine.
+    let fine = form_body(&[("lbs", "20"), ("pad", &"x".repeat(500))]);
+    assert_eq!(app.post_raw(&path, Some(FORM), fine, false).await.status, 303);
+    assert_eq!(app.state_json(&sid).await.find("\"lbs\":20.0"), Some(1));
+}
+
+#[tokio::test]
+async fn a_bad_step_is_400_and_changes_nothing() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    let before = app.snapshot(&sid).await;
+    for step in ["sideways", "UP", "", "1"] {
+        for htmx in [true, false] {
+            let reply = app.post_form(&sid, "kg", &[("kg", "2"), ("step", step)], htmx).await;
+            assert_eq!(reply.status, 400, "step={step:?}: {}", reply.body);
+            assert_error_page(&reply, &format!("step={step:?}"));
+            assert!(reply.body.contains("step"), "the message names the problem: {}", reply.body);
+        }
+    }
+    assert_eq!(app.snapshot(&sid).await, before);
+}
+
+#[tokio::test]
+async fn invalid_percent_encoding_is_a_clear_error_and_changes_nothing() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    let before = app.snapshot(&sid).await;
+    let path = format!("/s/{sid}/widgets/lbs");
+    for body in ["lbs=%ZZ", "lbs=1%", "lbs=%4", "lbs=%E2%88", "lbs=%FF%FE", "lbs=2%G0"] {
+        for htmx in [true, false] {
+            let what = format!("{body:?} (htmx: {htmx})");
+            let reply = app.post_raw(&path, Some(FORM), body, htmx).await;
+            assert!([400, 422].contains(&reply.status), "{what}: {} {}", reply.status, reply.body);
+            assert!(reply.content_type().starts_with("text/html"), "{what}: {}", reply.content_type());
+            if !htmx {
+                assert!(reply.body.contains("<html"), "{what}: not our page: {}", reply.body);
+            }
+            assert!(html::strip_tags(&reply.body).trim().len() > 10, "{what}: no message: {}", reply.body);
+        }
+    }
+    // Raw bytes that are not UTF-8 at all.
+    let reply = app.post_raw(&path, Some(FORM), b"lbs=\xff\xfe".to_vec(), false).await;
+    assert!([400, 422].contains(&reply.status), "raw bytes: {}", reply.status);
+    assert!(reply.body.contains("<html"), "{}", reply.body);
+    assert_eq!(app.snapshot(&sid).await, before);
+}
+
+#[tokio::test]
+async fn a_body_without_the_field_is_refused_and_changes_nothing() {
+    // Garbage in the name (`l%ZZbs`), another widget's field, or nothing:
+    // no value was committed, so nothing may change (empty *value* is 0).
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    let before = app.snapshot(&sid).await;
+    let path = format!("/s/{sid}/widgets/lbs");
+    for body in ["", "l%ZZbs=5", "kg=5", "%ZZ", "step=up", "view=x"] {
+        for htmx in [true, false] {
+            let what = format!("{body:?} (htmx: {htmx})");
+            let reply = app.post_raw(&path, Some(FORM), body, htmx).await;
+            assert!((400..500).contains(&reply.status), "{what}: {} {}", reply.status, reply.body);
+            assert!(reply.content_type().starts_with("text/html"), "{what}: {}", reply.content_type());
+            assert_eq!(app.snapshot(&sid).await, before, "{what} changed the state");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_form_is_refused_with_our_page_and_changes_nothing() {
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    let before = app.snapshot(&sid).await;
+    let path = format!("/s/{sid}/widgets/lbs");
+    let cases: [(Option<&str>, &str); 5] = [
+        (Some("application/json"), r#"{"lbs":5}"#),
+        (Some("application/json"), "lbs=5"),
+        (Some("text/plain"), "lbs=5"),
+        (Some("this is not a content type"), "lbs=5"),
+        (
+            Some("multipart/form-data; boundary=x"),
+            "--x\r\nContent-Disposition: form-data; name=\"lbs\"\r\n\r\n5\r\n--x--\r\n",
+        ),
+    ];
+    for (content_type, body) in cases {
+        for htmx in [true, false] {
+            let what = format!("{content_type:?} {body:?} (htmx: {htmx})");
+            let reply = app.post_raw(&path, content_type, body, htmx).await;
+            assert!(
+                [400, 415, 422].contains(&reply.status),
+                "{what}: want 400/415/422, got {} {}",
+                reply.status,
+                reply.body
+            );
+            assert_error_page(&reply, &what);
+            assert_eq!(app.snapshot(&sid).await, before, "{what} changed the state");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_form_content_type_with_a_charset_is_fine() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let path = format!("/s/{sid}/widgets/lbs");
+    let reply =
+        app.post_raw(&path, Some("application/x-www-form-urlencoded; charset=UTF-8"), "lbs=4", true).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(app.state_json(&sid).await.find("\"lbs\":4.0"), Some(1));
+}
+
+#[tokio::test]
+async fn error_fragments_are_never_plain_text() {
+    // Every error this file provokes, checked once more for the one thing
+    // axum's defaults get wrong: a text/plain body.
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let replies: Vec<(&str, Reply)> = vec![
+        ("refused", app.post_form(&sid, "lbs", &[("lbs", "x")], true).await),
+        ("bad step", app.post_form(&sid, "lbs", &[("lbs", "1"), ("step", "x")], true).await),
+        ("413", app.post_form(&sid, "lbs", &[("pad", &"x".repeat(9000))], true).await),
+        ("unknown key", app.post_form(&sid, "oz", &[("oz", "1")], true).await),
+        ("bad sid", app.get("/s/%FF").await),
+        ("bad asset", app.get("/assets/%FF").await),
+    ];
+    for (what, reply) in replies {
+        assert!(reply.status >= 400, "{what}: {}", reply.status);
+        assert!(reply.content_type().starts_with("text/html"), "{what}: {}", reply.content_type());
+        assert!(reply.body.trim_start().starts_with('<'), "{what}: {:?}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_times_out_gets_our_page() {
+    // A client that starts a body and stalls: cut off at REQUEST_TIMEOUT,
+    // and told so in our page, not with an empty or plain-text body.
+    let mut config = Config::for_tests();
+    config.request_timeout = Duration::from_secs(1);
+    let app = spawn_app_with(config).await;
+    let sid = session_with_values(&app).await;
+    let before = app.snapshot(&sid).await;
+    let stalled = futures_util::stream::unfold(0, |sent| async move {
+        match sent {
+            0 => Some((Ok::<_, std::io::Error>("lbs=".to_owned()), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Some((Ok("1".to_owned()), 2))
+            }
+            _ => None,
+        }
+    });
+    let path = format!("/s/{sid}/widgets/lbs");
+    let reply = app.post_raw(&path, Some(FORM), reqwest::Body::wrap_stream(stalled), false).await;
+    assert_eq!(reply.status, 408, "{}", reply.body);
+    assert_error_page(&reply, "408");
+    assert_eq!(app.snapshot(&sid).await, before);
+}

@@ -1,0 +1,538 @@
+//! Live sync over raw HTTP/SSE against the real server (issue 3).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::sse::{self, Event, READ_TIMEOUT, SseStream, dump_pair, is_consistent, json_pair};
+use common::{TestApp, spawn_app, spawn_app_with};
+use futures_util::future::join_all;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use weight_converter::Config;
+use weight_converter::session::ViewId;
+
+/// Long enough that a change that was going to arrive would have; used
+/// only to check that something does *not* arrive.
+const QUIET: Duration = Duration::from_millis(300);
+/// What the spec allows for shutting down with streams open.
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(2);
+
+fn events_url(base: &str, sid: &str, view: Option<&ViewId>) -> String {
+    match view {
+        Some(view) => format!("{base}/s/{sid}/events?view={}", view.as_str()),
+        None => format!("{base}/s/{sid}/events"),
+    }
+}
+
+async fn open(app: &TestApp, sid: &str, view: Option<&ViewId>) -> SseStream {
+    SseStream::connect(&app.client, &events_url(&app.base, sid, view), None).await
+}
+
+/// Opens a stream and reads its snapshot, which must be at `version`.
+async fn open_at(app: &TestApp, sid: &str, view: Option<&ViewId>, version: u64) -> SseStream {
+    let mut stream = open(app, sid, view).await;
+    let snapshot = stream.expect_event().await;
+    assert_eq!((snapshot.event.as_str(), snapshot.version()), ("state", version));
+    stream
+}
+
+/// Commits `key=value` as htmx would, from `view`; returns the status and body.
+async fn commit(
+    client: &reqwest::Client,
+    base: &str,
+    sid: &str,
+    key: &str,
+    value: &str,
+    view: Option<&ViewId>,
+) -> (u16, String) {
+    let mut body = format!("{key}={value}");
+    if let Some(view) = view {
+        body.push_str("&view=");
+        body.push_str(view.as_str());
+    }
+    let request = client
+        .post(format!("{base}/s/{sid}/widgets/{key}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("HX-Request", "true")
+        .body(body)
+        .send();
+    let response = tokio::time::timeout(READ_TIMEOUT, request)
+        .await
+        .unwrap_or_else(|_| panic!("POST {key}={value}: no response within {READ_TIMEOUT:?}"))
+        .expect("POST widget");
+    let status = response.status().as_u16();
+    let text = tokio::time::timeout(READ_TIMEOUT, response.text())
+        .await
+        .expect("POST body in time")
+        .expect("POST body");
+    (status, text)
+}
+
+/// A commit that must be accepted (200); returns the response body.
+async fn change(app: &TestApp, sid: &str, key: &str, value: &str, view: Option<&ViewId>) -> String {
+    let (status, body) = commit(&app.client, &app.base, sid, key, value, view).await;
+    assert_eq!(status, 200, "POST {key}={value}: {body}");
+    body
+}
+
+/// The `data-version` of the dump in an HTML fragment.
+fn dump_version(html: &str) -> u64 {
+    let after = html.split(r#"id="wc-state""#).nth(1).unwrap_or_else(|| panic!("no dump in:\n{html}"));
+    let rest = after.split(r#"data-version=""#).nth(1).expect("dump has data-version");
+    rest[..rest.find('"').expect("closing quote")].parse().expect("numeric data-version")
+}
+
+fn assert_event_consistent(event: &Event) {
+    let (lbs, kg) = event.pair();
+    assert!(is_consistent(lbs, kg), "torn pair lbs={lbs} kg={kg} in event {}", event.version());
+}
+
+/// One gauge from `/metrics`.
+async fn gauge(client: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let response = tokio::time::timeout(READ_TIMEOUT, client.get(format!("{base}/metrics")).send())
+        .await
+        .expect("metrics in time");
+    let text = response.expect("GET /metrics").text().await.expect("metrics body");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .expect("numeric gauge")
+}
+
+const OPEN_STREAMS: &str = "weight_converter_open_streams";
+
+/// Polls the open-streams gauge until it reads `want`; generous, since the
+/// server may only notice a departed client on its next write.
+async fn wait_for_open_streams(app: &TestApp, want: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = gauge(&app.client, &app.base, OPEN_STREAMS).await;
+        if now == want {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{OPEN_STREAMS} stuck at {now}, expected {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_snapshot_comes_first_and_ids_grow_by_one_per_change() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    change(&app, &sid, "lbs", "1", None).await;
+    change(&app, &sid, "kg", "2", None).await;
+    change(&app, &sid, "lbs", "3", None).await;
+    let state = json_pair(&app.state_json(&sid).await);
+
+    // Whatever Last-Event-ID says, the current state comes first.
+    let url = events_url(&app.base, &sid, None);
+    let mut streams = Vec::new();
+    for last_event_id in [None, Some("999"), Some("0"), Some("2")] {
+        let mut stream = SseStream::connect(&app.client, &url, last_event_id).await;
+        let first = stream.expect_event().await;
+        assert_eq!(first.event, "state", "Last-Event-ID {last_event_id:?}");
+        assert_eq!(first.version(), 3, "Last-Event-ID {last_event_id:?}");
+        assert_eq!(first.pair(), state, "Last-Event-ID {last_event_id:?}");
+        assert!(stream.retry.is_some_and(|ms| ms > 0), "no retry: before the snapshot");
+        assert_eq!(stream.retry_seen_after, Some(0), "retry: comes before the first event");
+        assert_eq!(
+            stream.headers.get("cache-control").and_then(|v| v.to_str().ok()),
+            Some("no-store"),
+            "an event stream must not be cached"
+        );
+        streams.push(stream);
+    }
+
+    // One event per applied change, ids up by one each time.
+    for (i, lbs) in ["10", "11", "12"].into_iter().enumerate() {
+        change(&app, &sid, "lbs", lbs, None).await;
+        for stream in &mut streams {
+            let event = stream.expect_event().await;
+            assert_eq!(event.version(), 4 + i as u64);
+            assert_eq!(event.pair().0, lbs.parse::<f64>().unwrap());
+            assert_event_consistent(&event);
+        }
+    }
+    // Neither an unchanged value nor refused input is a change: the next
+    // event is the next applied change, one id further.
+    change(&app, &sid, "lbs", "12", None).await;
+    let (status, _) = commit(&app.client, &app.base, &sid, "lbs", "abc", None).await;
+    assert_eq!(status, 422);
+    change(&app, &sid, "kg", "20", None).await;
+    for stream in &mut streams {
+        let event = stream.expect_event().await;
+        assert_eq!(event.version(), 7);
+        assert_eq!(event.pair().1, 20.0);
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_sessions_get_404() {
+    let app = spawn_app().await;
+    // Well formed (128 zero bits) but never issued; then malformed ones.
+    for sid in ["AAAAAAAAAAAAAAAAAAAAAA", "nope", "AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAAAAAAAAA"] {
+        let response = sse::get(&app.client, &events_url(&app.base, sid, None), None).await;
+        assert_eq!(response.status(), 404, "sid {sid:?}");
+    }
+    // Refused streams hold nothing.
+    assert_eq!(gauge(&app.client, &app.base, OPEN_STREAMS).await, 0.0);
+}
+
+#[tokio::test]
+async fn twenty_views_all_get_a_change() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let mut views = join_all((0..20).map(|_| open_at(&app, &sid, None, 0))).await;
+    change(&app, &sid, "lbs", "42", None).await;
+    let events = join_all(views.iter_mut().map(SseStream::expect_event)).await;
+    for event in events {
+        assert_eq!(event.version(), 1);
+        assert_eq!(event.pair(), (42.0, 42.0 * sse::KG_PER_LB));
+    }
+}
+
+#[tokio::test]
+async fn no_change_leaks_to_another_session() {
+    let app = spawn_app().await;
+    let (a, b) = (app.new_session().await, app.new_session().await);
+    let mut on_a = vec![open_at(&app, &a, None, 0).await, open_at(&app, &a, None, 0).await];
+    let mut on_b = vec![open_at(&app, &b, None, 0).await, open_at(&app, &b, None, 0).await];
+
+    change(&app, &a, "lbs", "5", None).await;
+    for stream in &mut on_a {
+        assert_eq!(stream.expect_event().await.pair().0, 5.0);
+    }
+    for stream in &mut on_b {
+        let leaked = stream.next_event_within(QUIET).await;
+        assert!(matches!(leaked, Err(sse::ReadError::TimedOut)), "B's view got {leaked:?}");
+    }
+
+    change(&app, &b, "kg", "7", None).await;
+    for stream in &mut on_b {
+        let event = stream.expect_event().await;
+        assert_eq!((event.version(), event.pair().1), (1, 7.0), "B's own change, not A's");
+    }
+    change(&app, &a, "lbs", "6", None).await;
+    for stream in &mut on_a {
+        let event = stream.expect_event().await;
+        assert_eq!((event.version(), event.pair().0), (2, 6.0), "A's next change, not B's");
+    }
+}
+
+#[tokio::test]
+async fn a_view_is_not_echoed_its_own_change() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let (x, y) = (ViewId::random(), ViewId::random());
+    let mut sx = open_at(&app, &sid, Some(&x), 0).await;
+    let mut sy = open_at(&app, &sid, Some(&y), 0).await;
+    let mut plain = open_at(&app, &sid, None, 0).await;
+
+    // X's change reaches Y and an unnamed view, but not X.
+    change(&app, &sid, "lbs", "5", Some(&x)).await;
+    assert_eq!(sy.expect_event().await.version(), 1);
+    assert_eq!(plain.expect_event().await.version(), 1);
+    let echo = sx.next_event_within(QUIET).await;
+    assert!(matches!(echo, Err(sse::ReadError::TimedOut)), "X was echoed its own change: {echo:?}");
+
+    // Y's change reaches X; the next one, from nobody in particular, reaches all.
+    change(&app, &sid, "lbs", "6", Some(&y)).await;
+    let event = sx.expect_event().await;
+    assert_eq!((event.version(), event.pair().0), (2, 6.0));
+    assert_eq!(plain.expect_event().await.version(), 2);
+    change(&app, &sid, "lbs", "7", None).await;
+    for stream in [&mut sx, &mut sy, &mut plain] {
+        let event = stream.expect_event().await;
+        assert_eq!((event.version(), event.pair().0), (3, 7.0));
+    }
+}
+
+#[tokio::test]
+async fn a_reconnecting_view_catches_up() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let view = ViewId::random();
+    // Another view stays open throughout, so the session's channel lives on.
+    let mut other = open_at(&app, &sid, None, 0).await;
+    let mut stream = open_at(&app, &sid, Some(&view), 0).await;
+    change(&app, &sid, "lbs", "1", None).await;
+    assert_eq!(stream.expect_event().await.version(), 1);
+    drop(stream);
+
+    change(&app, &sid, "lbs", "2", None).await;
+    change(&app, &sid, "kg", "3", None).await;
+    // The newest change is the reconnecting view's own (say, posted just
+    // before its stream dropped): the snapshot must come all the same.
+    change(&app, &sid, "lbs", "4", Some(&view)).await;
+    assert_eq!(other.read_until_version(4).await.last().map(Event::version), Some(4));
+    let state = json_pair(&app.state_json(&sid).await);
+
+    let url = events_url(&app.base, &sid, Some(&view));
+    let mut stream = SseStream::connect(&app.client, &url, Some("1")).await;
+    let first = stream.expect_event().await;
+    assert_eq!((first.version(), first.pair()), (4, state), "the newest state comes first");
+    change(&app, &sid, "kg", "5", None).await;
+    assert_eq!(stream.expect_event().await.version(), 5, "and it is live again");
+}
+
+#[tokio::test]
+async fn sixty_concurrent_writers_converge_without_a_torn_pair() {
+    const WRITERS: usize = 60;
+    const POSTS_EACH: usize = 2;
+    const CHANGES: u64 = (WRITERS * POSTS_EACH) as u64;
+
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let mut views = Vec::new();
+    for i in 0..6 {
+        // Some views have an id of their own, none of which writes.
+        let view = (i % 2 == 0).then(ViewId::random);
+        views.push(open_at(&app, &sid, view.as_ref(), 0).await);
+    }
+    let readers: Vec<_> = views
+        .into_iter()
+        .map(|mut stream| tokio::spawn(async move { stream.read_until_version(CHANGES).await }))
+        .collect();
+
+    // Every value is distinct, and pounds typed (< 1000) never meet pounds
+    // converted from kilograms typed (> 11000), nor the other way round, so
+    // every POST is an applied change.
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let (client, base, sid) = (app.client.clone(), app.base.clone(), sid.clone());
+            tokio::spawn(async move {
+                let view = ViewId::random();
+                let mut versions = Vec::new();
+                for j in 0..POSTS_EACH {
+                    let n = i * POSTS_EACH + j;
+                    let (key, value) = if (i + j) % 2 == 0 {
+                        ("lbs", format!("{n}.5"))
+                    } else {
+                        ("kg", format!("{}.25", 5000 + n))
+                    };
+                    let (status, body) = commit(&client, &base, &sid, key, &value, Some(&view)).await;
+                    assert_eq!(status, 200, "POST {key}={value}: {body}");
+                    let (lbs, kg) = dump_pair(&body);
+                    assert!(is_consistent(lbs, kg), "torn pair lbs={lbs} kg={kg} in a POST response");
+                    versions.push(dump_version(&body));
+                }
+                versions
+            })
+        })
+        .collect();
+    let mut versions = BTreeSet::new();
+    for writer in join_all(writers).await {
+        versions.extend(writer.expect("writer task"));
+    }
+    // Applied one at a time: each response saw its own version.
+    assert_eq!(versions, (1..=CHANGES).collect(), "every change applied once, in some order");
+
+    let state = json_pair(&app.state_json(&sid).await);
+    for reader in join_all(readers).await {
+        let events = reader.expect("reader task");
+        for pair in events.windows(2) {
+            assert!(pair[0].version() < pair[1].version(), "ids go forward");
+        }
+        events.iter().for_each(assert_event_consistent);
+        let last = events.last().expect("an event");
+        assert_eq!((last.version(), last.pair()), (CHANGES, state), "every view ends on the final state");
+    }
+}
+
+#[tokio::test]
+async fn three_hundred_dropped_streams_leak_nothing() {
+    let app = spawn_app().await;
+    let sessions: Vec<String> = join_all((0..10).map(|_| app.new_session())).await;
+
+    // The gauge does count streams.
+    let stream = open_at(&app, &sessions[0], None, 0).await;
+    assert_eq!(gauge(&app.client, &app.base, OPEN_STREAMS).await, 1.0);
+    drop(stream);
+
+    let tasks = sessions.iter().enumerate().map(|(t, sid)| {
+        let (client, url) = (app.client.clone(), events_url(&app.base, sid, None));
+        tokio::spawn(async move {
+            for cycle in 0..30 {
+                let mut stream = SseStream::connect(&client, &url, None).await;
+                // Most read the snapshot first; some leave straight after
+                // the headers.
+                if (t + cycle) % 3 != 0 {
+                    assert_eq!(stream.expect_event().await.version(), 0);
+                }
+            }
+        })
+    });
+    for task in join_all(tasks).await {
+        task.expect("connect/disconnect task");
+    }
+    wait_for_open_streams(&app, 0.0).await;
+    assert_eq!(gauge(&app.client, &app.base, "weight_converter_watched_sessions").await, 0.0);
+    // And streams still work.
+    let mut stream = open_at(&app, &sessions[0], None, 0).await;
+    change(&app, &sessions[0], "lbs", "1", None).await;
+    assert_eq!(stream.expect_event().await.version(), 1);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_with_streams_open_is_quick() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let mut streams = join_all((0..5).map(|_| open_at(&app, &sid, None, 0))).await;
+    let stopped = tokio::time::timeout(SHUTDOWN_BOUND, app.shut_down()).await;
+    stopped.expect("shut_down() must return within 2 s with streams open").expect("clean shutdown");
+    for stream in &mut streams {
+        let end = stream.next_event_within(READ_TIMEOUT).await;
+        assert!(matches!(end, Ok(None)), "the stream ends cleanly, got {end:?}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_with_streams_open_exits_quickly() {
+    // kill_on_drop is the guard: a failing assertion still ends the child.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_weight-converter"))
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("RUST_LOG", "warn")
+        .env_remove("MAX_STREAMS")
+        .env_remove("MAX_STREAMS_PER_SESSION")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server binary");
+    let pid = child.id().expect("child pid");
+
+    // Read the address line, then keep draining stdout so logging never
+    // blocks on a full pipe.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (found, address) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut found = Some(found);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(at) = line.find("http://") {
+                if let Some(found) = found.take() {
+                    let _ = found.send(line[at..].trim().to_owned());
+                }
+            }
+        }
+    });
+    let base = tokio::time::timeout(READ_TIMEOUT, address)
+        .await
+        .expect("the server prints its address")
+        .expect("an http:// line on stdout");
+
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = client.get(format!("{base}/")).send().await.expect("GET /");
+    assert_eq!(response.status(), 303);
+    let sid = response.headers()["location"].to_str().unwrap().strip_prefix("/s/").unwrap().to_owned();
+    let url = events_url(&base, &sid, None);
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut stream = SseStream::connect(&client, &url, None).await;
+        assert_eq!(stream.expect_event().await.version(), 0);
+        streams.push(stream);
+    }
+
+    let kill = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    assert!(kill.expect("run kill").success(), "kill -TERM {pid}");
+    let status = tokio::time::timeout(SHUTDOWN_BOUND, child.wait())
+        .await
+        .expect("the server must exit within 2 s of SIGTERM with streams open")
+        .expect("wait for the server");
+    assert!(status.success(), "exit status {status}");
+    for stream in &mut streams {
+        let end = stream.next_event_within(READ_TIMEOUT).await;
+        assert!(matches!(end, Ok(None)), "the stream ends cleanly, got {end:?}");
+    }
+}
+
+#[tokio::test]
+async fn past_either_cap_a_stream_gets_503_with_retry_after() {
+    let mut config = Config::for_tests();
+    config.max_streams_per_session = 2;
+    config.max_streams = 3;
+    let app = spawn_app_with(config).await;
+    let (a, b) = (app.new_session().await, app.new_session().await);
+
+    let assert_busy = |response: reqwest::Response, which: &str| {
+        assert_eq!(response.status(), 503, "{which}");
+        let retry_after =
+            response.headers().get("retry-after").unwrap_or_else(|| panic!("{which}: no Retry-After"));
+        let seconds: u64 = retry_after.to_str().unwrap().parse().expect("Retry-After in seconds");
+        assert!(seconds > 0, "{which}: Retry-After {seconds}");
+    };
+
+    let a1 = open_at(&app, &a, None, 0).await;
+    let _a2 = open_at(&app, &a, None, 0).await;
+    assert_busy(
+        sse::get(&app.client, &events_url(&app.base, &a, None), None).await,
+        "3rd stream on a session",
+    );
+
+    let mut b1 = open_at(&app, &b, None, 0).await;
+    assert_busy(sse::get(&app.client, &events_url(&app.base, &b, None), None).await, "4th stream in total");
+    assert_eq!(gauge(&app.client, &app.base, OPEN_STREAMS).await, 3.0, "refused streams hold nothing");
+
+    // The open ones are unharmed, and a freed place can be taken again.
+    change(&app, &b, "lbs", "1", None).await;
+    assert_eq!(b1.expect_event().await.version(), 1);
+    drop(a1);
+    wait_for_open_streams(&app, 2.0).await;
+    open_at(&app, &b, None, 1).await;
+}
+
+#[tokio::test]
+async fn a_lagging_view_gets_the_latest_state_and_blocks_no_one() {
+    const CHANGES: u64 = 200;
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let mut lagging = open_at(&app, &sid, None, 0).await;
+    let mut other = open_at(&app, &sid, None, 0).await;
+    let other = tokio::spawn(async move { other.read_until_version(CHANGES).await });
+
+    // Nobody reads `lagging` while these are made.
+    for n in 1..=CHANGES {
+        let (key, value) =
+            if n % 2 == 0 { ("lbs", format!("{n}.5")) } else { ("kg", format!("{}.25", 5000 + n)) };
+        change(&app, &sid, key, &value, None).await;
+    }
+    let seen = other.await.expect("the other view's reader");
+    assert_eq!(seen.last().map(Event::version), Some(CHANGES), "the other view kept up");
+
+    let state = json_pair(&app.state_json(&sid).await);
+    let events = lagging.read_until_version(CHANGES).await;
+    for pair in events.windows(2) {
+        assert!(pair[0].version() < pair[1].version(), "ids go forward");
+    }
+    events.iter().for_each(assert_event_consistent);
+    let last = events.last().unwrap();
+    assert_eq!((last.version(), last.pair()), (CHANGES, state), "the lagging view reaches the latest state");
+
+    // Still live, not dropped.
+    change(&app, &sid, "lbs", "1", None).await;
+    assert_eq!(lagging.expect_event().await.version(), CHANGES + 1);
+}
+
+#[tokio::test]
+async fn an_idle_stream_sends_keep_alive_comments() {
+    let mut config = Config::for_tests();
+    config.sse_keep_alive = Duration::from_millis(100);
+    let app = spawn_app_with(config).await;
+    let sid = app.new_session().await;
+    let mut stream = open(&app, &sid, None).await;
+    stream.expect_event().await;
+    // Nothing changes; the stream stays open and comments keep coming.
+    let quiet = stream.next_event_within(Duration::from_millis(450)).await;
+    assert!(
+        quiet.is_err(),
+        "the stream must stay open with no event while idle: {:?}",
+        quiet.map(|e| e.is_some())
+    );
+    assert!(stream.comments >= 2, "keep-alive comments seen: {}", stream.comments);
+}
