@@ -12,6 +12,8 @@ pub enum AppError {
     UnknownSession,
     /// A path that names no widget or resource.
     NotFound,
+    /// The path exists, but not for this method.
+    MethodNotAllowed,
     /// The request body is over the limit.
     PayloadTooLarge,
     /// The request could not be read (bad encoding, missing field…).
@@ -30,6 +32,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::UnknownSession | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -46,6 +49,7 @@ impl AppError {
                 "This session does not exist or has expired. Sessions end after a period of inactivity.",
             ),
             Self::NotFound => ("Not found", "There is nothing at this address."),
+            Self::MethodNotAllowed => ("Method not allowed", "This address does not accept that method."),
             Self::PayloadTooLarge => {
                 ("Request too large", "The request body is larger than this app accepts.")
             }

@@ -50,7 +50,8 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/v/{token}/fragments/converter", get(embed::reader_converter))
         .route("/v/{token}/fragments/state", get(embed::reader_state))
         .layer(timeout());
-    let cross_origin = streams.merge(embeddable);
+    // Before the CORS layer, so preflights for these routes reach it.
+    let cross_origin = streams.merge(embeddable).method_not_allowed_fallback(pages::method_not_allowed);
     // No origins: no CORS headers at all, so browsers keep it same-origin.
     let cross_origin = match cors(&ctx.config.allow_origins) {
         Some(cors) => cross_origin.layer(cors),
@@ -68,6 +69,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
         .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(timeout());
 
     let csp = HeaderValue::try_from(content_security_policy(&ctx.config.frame_ancestors))
@@ -75,7 +77,6 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
     Router::new()
         .merge(cross_origin)
         .merge(own)
-        .method_not_allowed_fallback(pages::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CompressionLayer::new())
         // Every response: session URLs are capabilities, so no referrer

@@ -41,3 +41,7 @@ pub async fn page(
 pub async fn not_found() -> AppError {
     AppError::NotFound
 }
+
+pub async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
