@@ -87,10 +87,20 @@ impl Metrics {
         self.recorder.register_counter(&key, &META).increment(1);
     }
 
-    pub fn request_served(&self, route: &str, method: &str, status: u16, took: Duration) {
+    /// `route` is a route pattern (or `<unmatched>`), never a raw path, so
+    /// the label sets stay few.
+    pub fn request_served(&self, route: &str, method: &http::Method, status: u16, took: Duration) {
+        // Clients may send any method name; only known ones become labels.
+        let method = match *method {
+            http::Method::GET => "GET",
+            http::Method::HEAD => "HEAD",
+            http::Method::POST => "POST",
+            http::Method::OPTIONS => "OPTIONS",
+            _ => "other",
+        };
         let labels = vec![
             Label::new("route", route.to_owned()),
-            Label::new("method", method.to_owned()),
+            Label::new("method", method),
             Label::new("status", status.to_string()),
         ];
         let key = Key::from_parts("weight_converter_request_duration_seconds", labels);

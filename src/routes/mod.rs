@@ -197,6 +197,6 @@ async fn record_latency(
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let response = next.run(request).await;
     let route = route.as_deref().unwrap_or("<unmatched>");
-    ctx.metrics.request_served(route, method.as_str(), response.status().as_u16(), started.elapsed());
+    ctx.metrics.request_served(route, &method, response.status().as_u16(), started.elapsed());
     response
 }
