@@ -31,85 +31,68 @@ fn is_token(text: &str) -> bool {
         && URL_SAFE_NO_PAD.decode(text).is_ok_and(|b| b.len() == ID_BYTES)
 }
 
-/// The writable id of a session, as it appears in `/s/{sid}`.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionId(String);
+/// Defines an id type: [`ID_LEN`] base64url characters, kept inline (no
+/// heap allocation per id). `secret` ids print only a prefix in `Debug`.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, secret: $secret:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name([u8; ID_LEN]);
 
-impl SessionId {
-    pub fn random() -> Self {
-        Self(random_token())
-    }
+        impl $name {
+            pub fn random() -> Self {
+                Self::parse(&random_token()).expect("random tokens are well formed")
+            }
 
-    /// Accepts only well-formed ids, so garbage never reaches a store.
-    pub fn parse(text: &str) -> Option<Self> {
-        is_token(text).then(|| Self(text.to_owned()))
-    }
+            /// Accepts only well-formed ids, so garbage never reaches a store.
+            pub fn parse(text: &str) -> Option<Self> {
+                if !is_token(text) {
+                    return None;
+                }
+                text.as_bytes().try_into().ok().map(Self)
+            }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            pub fn as_str(&self) -> &str {
+                // Built only from base64url text, so always ASCII.
+                std::str::from_utf8(&self.0).unwrap_or_default()
+            }
 
-    /// A short, non-secret prefix for logs: enough to correlate lines,
-    /// far too little to use the session.
-    pub fn redacted(&self) -> &str {
-        &self.0[..4]
-    }
+            /// A short prefix for logs: enough to correlate lines, far too
+            /// little to use the capability.
+            pub fn redacted(&self) -> &str {
+                &self.as_str()[..4]
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if $secret {
+                    write!(f, "{}({}…)", stringify!($name), self.redacted())
+                } else {
+                    write!(f, "{}({})", stringify!($name), self.as_str())
+                }
+            }
+        }
+    };
 }
 
-/// Debug never prints the whole capability, so a stray `{:?}` in a log
-/// line cannot leak it.
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({}…)", self.redacted())
-    }
+id_type! {
+    /// The writable id of a session, as it appears in `/s/{sid}`. A
+    /// capability: `Debug` never prints it whole, so a stray `{:?}` in a
+    /// log line cannot leak it.
+    SessionId, secret: true
 }
 
-/// The read-only capability of a session, as it appears in `/v/{token}`.
-/// Unrelated to the session id, so it never reveals it.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ReadToken(String);
-
-impl ReadToken {
-    pub fn random() -> Self {
-        Self(random_token())
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        is_token(text).then(|| Self(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn redacted(&self) -> &str {
-        &self.0[..4]
-    }
+id_type! {
+    /// The read-only capability of a session, as it appears in `/v/{token}`.
+    /// Unrelated to the session id, so it never reveals it.
+    ReadToken, secret: true
 }
 
-impl fmt::Debug for ReadToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ReadToken({}…)", self.redacted())
-    }
-}
-
-/// Names one open view (a tab or an embedded fragment), so a view is not
-/// echoed its own change. Not a secret: it grants nothing.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct ViewId(String);
-
-impl ViewId {
-    pub fn random() -> Self {
-        Self(random_token())
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        is_token(text).then(|| Self(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+id_type! {
+    /// Names one open view (a tab or an embedded fragment), so a view is
+    /// not echoed its own change. Not a secret: it grants nothing.
+    ViewId, secret: false
 }
 
 #[cfg(test)]
