@@ -443,6 +443,8 @@ async fn ten_tabs_of_one_session_all_load_and_update() {
             b.switch_to(tab).await;
             b.wait_live().await;
         }
+        // All ten share one stream through the SharedWorker.
+        assert_eq!(app.ctx.fan_out.open_streams(), 1, "one event stream for ten tabs of a session");
 
         b.switch_to(&tabs[0]).await;
         b.commit(LBS, "10").await;
