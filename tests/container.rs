@@ -4,22 +4,16 @@
 //! health check. No image can be built on the test machines, so this is
 //! the next best thing.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::binary::{KillOnDrop, STARTUP, port_in};
 
 /// The image's `USER`.
 const IMAGE_USER: &str = "65532";
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The static binary: `WEIGHT_CONVERTER_STATIC_BIN` (set by
 /// `scripts/test.sh`), or built here with the Dockerfile's script.
@@ -61,21 +55,14 @@ fn the_binary_runs_as_the_image_would() {
     // The image is this one file on scratch.
     assert!(size < 20 * 1024 * 1024, "binary is {size} bytes; the image must stay well under 20 MB");
 
-    let mut server = image_env(&mut as_image_user(&binary), 0)
+    let server = image_env(&mut as_image_user(&binary), 0)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the binary");
-    let stdout = server.stdout.take().expect("stdout");
-    let mut server = Running(server);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("ready line");
-    let port: u16 = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in ready line {line:?}"));
+    let mut server = KillOnDrop::new(server);
+    let line = server.ready_line(STARTUP);
+    let port = port_in(&line).unwrap_or_else(|| panic!("no port in ready line {line:?}"));
     assert!(line.contains(&format!("http://0.0.0.0:{port}")), "{line:?}");
 
     // The HEALTHCHECK: the binary's own subcommand, same user and env.
@@ -84,17 +71,7 @@ fn the_binary_runs_as_the_image_would() {
     assert!(health.success(), "healthcheck failed against a running server");
 
     // SIGTERM: exits 0, promptly.
-    let pid = server.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "still running 2 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "exit status after SIGTERM: {status}");
+    server.terminate(Duration::from_secs(2));
 
     // With nothing listening, the health check fails.
     let health = image_env(&mut as_image_user(&binary), port)

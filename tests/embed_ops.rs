@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::binary::{self, KillOnDrop};
 use common::checks::{Reply, assert_error_page, check_state_json};
 use common::html;
 use common::sse::{READ_TIMEOUT, SseStream, dump_pair};
@@ -812,87 +812,24 @@ async fn health_and_readiness_answer_while_running() {
 
 // ---- logs, on the compiled binary -------------------------------------------------------
 
-/// Settings the binary reads from the environment; cleared so the test's
-/// own environment cannot change what is being tested.
-const SETTINGS: [&str; 11] = [
-    "HOST",
-    "PORT",
-    "SESSION_TTL",
-    "MAX_SESSIONS",
-    "MAX_STREAMS",
-    "MAX_STREAMS_PER_SESSION",
-    "REQUEST_TIMEOUT",
-    "PUBLIC_URL",
-    "ALLOW_ORIGINS",
-    "FRAME_ANCESTORS",
-    "LOG_FORMAT",
-];
-
-/// The running binary, killed and reaped however the test ends.
-struct Running {
-    child: Child,
-    stderr: Option<std::thread::JoinHandle<String>>,
+/// Starts the binary with `LOG_FORMAT=log_format`; returns it and its address.
+fn start(log_format: &str) -> (KillOnDrop, String) {
+    let child = binary::command()
+        .env("PORT", "0")
+        .env("RUST_LOG", "debug")
+        .env("LOG_FORMAT", log_format)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the weight-converter binary");
+    let mut running = KillOnDrop::new(child);
+    let base = running.ready_address(POLL_LIMIT);
+    (running, base)
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn start(log_format: &str) -> (Self, String) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_weight-converter"));
-        for name in SETTINGS {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .env("PORT", "0")
-            .env("RUST_LOG", "debug")
-            .env("LOG_FORMAT", log_format)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the weight-converter binary");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (send, address) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("http://") {
-                    let _ = send.send(line[at..].trim().to_owned());
-                }
-            }
-        });
-        let running = Self { child, stderr: Some(stderr) };
-        let base = address.recv_timeout(POLL_LIMIT).expect("the server prints its address");
-        (running, base)
-    }
-
-    /// SIGTERM, which must end the process with status 0; returns stderr.
-    fn terminate(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let kill = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
-        assert!(kill.success(), "kill -TERM {pid}");
-        let deadline = std::time::Instant::now() + POLL_LIMIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(std::time::Instant::now() < deadline, "still running long after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "exit status after SIGTERM: {status}");
-        self.stderr.take().expect("stderr reader").join().expect("stderr text")
-    }
+/// SIGTERM, which must end the process with status 0; returns stderr.
+fn terminate(mut server: KillOnDrop) -> String {
+    server.terminate(POLL_LIMIT);
+    server.stderr()
 }
 
 /// Makes requests of every kind that carries a capability; returns the
@@ -966,9 +903,9 @@ fn assert_no_capabilities(logs: &str, sid: &str, token: &str) {
 
 #[tokio::test]
 async fn text_logs_have_a_line_per_request_and_no_capabilities() {
-    let (server, base) = Running::start("text");
+    let (server, base) = start("text");
     let (sid, token, requests) = exercise(&base).await;
-    let logs = server.terminate();
+    let logs = terminate(server);
 
     let lines: Vec<&str> = logs.lines().filter(|l| l.contains("finished processing request")).collect();
     assert_eq!(lines.len(), requests, "one line per request:\n{logs}");
@@ -985,9 +922,9 @@ async fn text_logs_have_a_line_per_request_and_no_capabilities() {
 
 #[tokio::test]
 async fn json_logs_have_a_line_per_request_and_no_capabilities() {
-    let (server, base) = Running::start("json");
+    let (server, base) = start("json");
     let (sid, token, requests) = exercise(&base).await;
-    let logs = server.terminate();
+    let logs = terminate(server);
 
     let mut per_request = Vec::new();
     for line in logs.lines().filter(|l| !l.trim().is_empty()) {

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::binary::{self, KillOnDrop};
 use common::sse::{self, Event, READ_TIMEOUT, SseStream, dump_pair, is_consistent, json_pair};
 use common::{TestApp, spawn_app, spawn_app_with};
 use futures_util::future::join_all;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use weight_converter::Config;
 use weight_converter::session::ViewId;
 
@@ -392,40 +392,17 @@ async fn graceful_shutdown_with_streams_open_is_quick() {
 
 #[tokio::test]
 async fn sigterm_with_streams_open_exits_quickly() {
-    // kill_on_drop is the guard: a failing assertion still ends the child.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_weight-converter"))
+    // The guard kills the child however the test ends, and keeps draining
+    // stdout so logging never blocks on a full pipe.
+    let child = binary::command()
         .env("PORT", "0")
         .env("HOST", "127.0.0.1")
         .env("RUST_LOG", "warn")
-        .env_remove("MAX_STREAMS")
-        .env_remove("MAX_STREAMS_PER_SESSION")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()
         .expect("start the server binary");
-    let pid = child.id().expect("child pid");
-
-    // Read the address line, then keep draining stdout so logging never
-    // blocks on a full pipe.
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (found, address) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut found = Some(found);
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(at) = line.find("http://") {
-                if let Some(found) = found.take() {
-                    let _ = found.send(line[at..].trim().to_owned());
-                }
-            }
-        }
-    });
-    let base = tokio::time::timeout(READ_TIMEOUT, address)
-        .await
-        .expect("the server prints its address")
-        .expect("an http:// line on stdout");
+    let mut server = KillOnDrop::new(child);
+    let base = server.ready_address(READ_TIMEOUT);
 
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = client.get(format!("{base}/")).send().await.expect("GET /");
@@ -439,12 +416,10 @@ async fn sigterm_with_streams_open_exits_quickly() {
         streams.push(stream);
     }
 
-    let kill = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-    assert!(kill.expect("run kill").success(), "kill -TERM {pid}");
-    let status = tokio::time::timeout(SHUTDOWN_BOUND, child.wait())
-        .await
-        .expect("the server must exit within 2 s of SIGTERM with streams open")
-        .expect("wait for the server");
+    server.sigterm();
+    let status = server
+        .exit_within(SHUTDOWN_BOUND)
+        .expect("the server must exit within 2 s of SIGTERM with streams open");
     assert!(status.success(), "exit status {status}");
     for stream in &mut streams {
         let end = stream.next_event_within(READ_TIMEOUT).await;

@@ -93,6 +93,8 @@ impl Drop for TestApp {
 /// A server-sent events client for the stream tests.
 pub mod sse;
 
+/// The compiled binary as a child process, for the tests that start it.
+pub mod binary;
 /// Requests and checks shared by the HTTP tests.
 pub mod checks;
 /// Just enough HTML reading for the HTTP tests.
