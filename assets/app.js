@@ -28,6 +28,27 @@
     if (submitter && submitter.name) e.detail.parameters[submitter.name] = submitter.value;
   });
 
+  // Enter in a field fires "change" and then "submit": one commit, two
+  // triggers. Send the first and drop a plain submit of the same value
+  // that follows it at once.
+  var lastCommit = new WeakMap(); // form → {value, at}
+  document.addEventListener("htmx:configRequest", function (e) {
+    var form = e.detail.elt;
+    if (!(form instanceof HTMLFormElement) || e.detail.parameters.step) return;
+    var input = form.querySelector("input[inputmode=decimal]");
+    if (!input) return;
+    // By value: by the time a queued submit goes, "10" may show as "10.00".
+    var text = String(e.detail.parameters[input.name] || "").trim();
+    var value = text === "" ? 0 : Number(text);
+    var last = lastCommit.get(form);
+    var now = performance.now();
+    if (last && last.value === value && now - last.at < 500) {
+      e.preventDefault();
+      return;
+    }
+    lastCommit.set(form, { value: value, at: now });
+  });
+
   // Once a commit is accepted, show it as Streamlit does: two decimals.
   // Only if the field still holds what was sent, so later typing is kept.
   document.addEventListener("htmx:afterRequest", function (e) {

@@ -1,61 +1,93 @@
-//! Static files compiled into the binary, served under names that change
-//! whenever their content does, so they can be cached for a year.
-
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::LazyLock;
+//! Static files compiled into the binary, already compressed (see
+//! `build.rs`), under names that change whenever their content does, so
+//! they can be cached for a year.
 
 pub struct Asset {
     /// The versioned file name under `/assets/`.
-    pub name: String,
+    pub name: &'static str,
     pub content_type: &'static str,
-    pub body: &'static [u8],
-}
-
-pub struct Assets {
-    pub htmx: Asset,
-    pub sse: Asset,
-    pub app_js: Asset,
-    pub app_css: Asset,
-    pub stream_worker: Asset,
+    pub identity: &'static [u8],
+    pub br: &'static [u8],
+    pub gzip: &'static [u8],
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// Vendored files already carry their version in their name.
-fn vendored(name: &str, content_type: &'static str, body: &'static [u8]) -> Asset {
-    Asset { name: name.to_owned(), content_type, body }
+// HTMX, SSE, APP_JS, APP_CSS, STREAM_WORKER
+include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+const ALL: [&Asset; 5] = [&HTMX, &SSE, &APP_JS, &APP_CSS, &STREAM_WORKER];
+
+/// A content coding a client accepts, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Brotli,
+    Gzip,
+    Identity,
 }
 
-/// Our own files get a content hash in their name.
-fn hashed(stem: &str, ext: &str, content_type: &'static str, body: &'static [u8]) -> Asset {
-    let mut hasher = DefaultHasher::new();
-    body.hash(&mut hasher);
-    let name = format!("{stem}.{:08x}.{ext}", hasher.finish() as u32);
-    Asset { name, content_type, body }
-}
-
-pub static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
-    let htmx = vendored("htmx-2.0.11.min.js", JS, include_bytes!("../assets/vendor/htmx-2.0.11.min.js"));
-    let sse = vendored(
-        "htmx-ext-sse-2.2.4.min.js",
-        JS,
-        include_bytes!("../assets/vendor/htmx-ext-sse-2.2.4.min.js"),
-    );
-    let app_js = hashed("app", "js", JS, include_bytes!("../assets/app.js"));
-    let app_css = hashed("app", "css", CSS, include_bytes!("../assets/app.css"));
-    let stream_worker = hashed("stream-worker", "js", JS, include_bytes!("../assets/stream-worker.js"));
-    Assets { htmx, sse, app_js, app_css, stream_worker }
-});
-
-impl Assets {
-    pub fn find(&self, name: &str) -> Option<&Asset> {
-        [&self.htmx, &self.sse, &self.app_js, &self.app_css, &self.stream_worker]
-            .into_iter()
-            .find(|a| a.name == name)
+impl Asset {
+    pub fn find(name: &str) -> Option<&'static Asset> {
+        ALL.into_iter().find(|a| a.name == name)
     }
 
-    pub fn url(asset: &Asset) -> String {
-        format!("/assets/{}", asset.name)
+    pub fn url(&self) -> String {
+        format!("/assets/{}", self.name)
+    }
+
+    /// The body in `coding`, and its `Content-Encoding` value if any.
+    pub fn encoded(&self, coding: Coding) -> (&'static [u8], Option<&'static str>) {
+        match coding {
+            Coding::Brotli => (self.br, Some("br")),
+            Coding::Gzip => (self.gzip, Some("gzip")),
+            Coding::Identity => (self.identity, None),
+        }
+    }
+}
+
+/// Picks the best coding an `Accept-Encoding` value allows (`q=0` refuses).
+pub fn negotiate(accept_encoding: &str) -> Coding {
+    let accepted = |wanted: &str| {
+        accept_encoding.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case(wanted) || name == "*") && !refused
+        })
+    };
+    if accepted("br") {
+        Coding::Brotli
+    } else if accepted("gzip") {
+        Coding::Gzip
+    } else {
+        Coding::Identity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_the_best_accepted_coding() {
+        assert_eq!(negotiate("gzip, deflate, br, zstd"), Coding::Brotli);
+        assert_eq!(negotiate("gzip"), Coding::Gzip);
+        assert_eq!(negotiate("br;q=0, gzip;q=0.5"), Coding::Gzip);
+        assert_eq!(negotiate(""), Coding::Identity);
+        assert_eq!(negotiate("identity"), Coding::Identity);
+        assert_eq!(negotiate("*"), Coding::Brotli);
+    }
+
+    #[test]
+    fn compressed_at_build_time_and_smaller() {
+        for asset in ALL {
+            assert!(asset.br.len() < asset.identity.len(), "{}", asset.name);
+            assert!(asset.gzip.len() < asset.identity.len(), "{}", asset.name);
+        }
+        assert!(HTMX.br.len() < 17_000, "htmx is about 15 kB with brotli: {}", HTMX.br.len());
+        assert!(APP_JS.name.starts_with("app.") && APP_JS.name.ends_with(".js"));
     }
 }

@@ -41,6 +41,17 @@ async fn open_new_session(b: &Browser, app: &TestApp) -> (String, String) {
     (url, sid)
 }
 
+/// How many widget POSTs the server has answered, from its own metrics.
+fn widget_posts(app: &TestApp) -> u64 {
+    let metrics = app.ctx.metrics.render(0, 0, 0);
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("weight_converter_request_duration_seconds_count"))
+        .filter(|l| l.contains(r#"route="/s/{sid}/widgets/{key}""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// The dump's text, with the whitespace of its indentation collapsed.
 async fn dump(b: &Browser) -> String {
     b.text(DUMP).await.expect("the state dump").split_whitespace().collect::<Vec<_>>().join(" ")
@@ -67,6 +78,9 @@ async fn typing_pounds_and_enter_converts_to_kilograms() {
         assert_eq!(app.state_json(&sid).await, r#"{"lbs":10.0,"kg":4.5359237}"#);
         // Once accepted, the field typed in shows two decimals, as Streamlit's does.
         b.wait_value(LBS, "10.00").await;
+        // Enter fires "change" and "submit"; only one request goes out.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(widget_posts(&app), 1, "one POST per Enter");
         assert_no_console_errors(&b, &[]).await;
     })
     .await;

@@ -19,8 +19,10 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::CompressionLevel;
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -78,7 +80,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .merge(cross_origin)
         .merge(own)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(CompressionLayer::new())
+        .layer(compression())
         // Every response: session URLs are capabilities, so no referrer
         // leaves the page and nothing about a session is cached.
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, value("no-store")))
@@ -93,6 +95,17 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
         .with_state(ctx)
+}
+
+/// Pages are compressed, quickly. Small fragments are not: for a few
+/// hundred bytes it costs more time than it saves. Assets come compressed
+/// from the build, and event streams must not be buffered by a compressor.
+fn compression() -> CompressionLayer<impl Predicate> {
+    let worth_it = SizeAbove::new(1024)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::const_new("text/event-stream"));
+    CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(worth_it)
 }
 
 /// No inline script or style and no eval: htmx runs with `allowEval:false`

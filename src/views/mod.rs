@@ -11,7 +11,7 @@ pub use page::{converter_page, error_page};
 
 use maud::{Markup, html};
 
-use crate::assets::{ASSETS, Assets};
+use crate::assets;
 use crate::session::{Key, ReadToken, SessionId, Snapshot, ViewId};
 use widgets::{FieldContent, input, message};
 
@@ -49,7 +49,7 @@ impl Links {
     }
 
     pub fn stylesheet(base: &str) -> String {
-        format!("{base}{}", Assets::url(&ASSETS.app_css))
+        format!("{base}{}", assets::APP_CSS.url())
     }
 }
 

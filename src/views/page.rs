@@ -2,7 +2,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::assets::{ASSETS, Assets};
+use crate::assets;
 use crate::session::{Key, Snapshot, ViewId};
 
 use super::widgets::{FieldContent, widget};
@@ -22,10 +22,10 @@ pub(super) fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) }
-                link rel="stylesheet" href=(Assets::url(&ASSETS.app_css));
-                script src=(Assets::url(&ASSETS.htmx)) defer {}
-                script src=(Assets::url(&ASSETS.sse)) defer {}
-                script src=(Assets::url(&ASSETS.app_js)) defer {}
+                link rel="stylesheet" href=(assets::APP_CSS.url());
+                script src=(assets::HTMX.url()) defer {}
+                script src=(assets::SSE.url()) defer {}
+                script src=(assets::APP_JS.url()) defer {}
             }
             body { (body) }
         }
@@ -53,7 +53,7 @@ pub fn converter_page(
     };
     let body = html! {
         main.app hx-ext="sse" sse-connect=(links.events(Some(view))) data-view=(view.as_str())
-            data-stream-worker=(Assets::url(&ASSETS.stream_worker)) {
+            data-stream-worker=(assets::STREAM_WORKER.url()) {
             h1 { "st.session_state" }
             h2 { "Input" }
             div.columns {

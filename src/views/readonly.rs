@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use crate::assets::{ASSETS, Assets};
+use crate::assets;
 use crate::session::number::display;
 use crate::session::{Key, Snapshot};
 
@@ -38,7 +38,7 @@ pub fn outputs(snapshot: &Snapshot) -> Markup {
 pub fn reader_page(links: &Links, snapshot: &Snapshot) -> Markup {
     let body = html! {
         main.app hx-ext="sse" sse-connect=(links.events(None))
-            data-stream-worker=(Assets::url(&ASSETS.stream_worker)) {
+            data-stream-worker=(assets::STREAM_WORKER.url()) {
             h1 { "st.session_state" }
             p.share { "A live, read-only view." }
             h2 { "Input" }
