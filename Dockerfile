@@ -7,6 +7,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY assets assets
+COPY benches benches
 COPY scripts/build-static.sh scripts/build-static.sh
 # The same build the container test runs: a static binary for scratch.
 RUN cp "$(./scripts/build-static.sh)" /weight-converter
