@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::checks::{Reply, assert_no_store, assert_security_headers, header};
+use common::checks::{Reply, assert_no_store, assert_security_headers, assert_subresource_headers, header};
 use common::html;
 use common::{TestApp, spawn_app};
 
@@ -84,7 +84,7 @@ async fn every_referenced_asset_is_served_with_its_type_and_a_long_immutable_cac
         assert!(max_age >= LONG, "{url}: max-age {max_age} is not long-lived");
         assert!(directives.iter().any(|d| d == "immutable"), "{url}: not immutable: {cache}");
         assert!(!directives.iter().any(|d| d == "no-store" || d == "no-cache"), "{url}: {cache}");
-        assert_security_headers(&reply.headers, &url);
+        assert_subresource_headers(&reply.headers, &url);
     }
 }
 
@@ -152,7 +152,7 @@ async fn every_response_carries_the_security_headers() {
         replies.push((format!("GET {path}"), app.get(&path).await));
     }
     for url in asset_urls(&page) {
-        replies.push((format!("GET {url}"), app.get(&url).await));
+        assert_subresource_headers(&app.get(&url).await.headers, &url);
     }
     for (what, pairs, htmx) in [
         ("POST htmx 200", vec![("lbs", "1")], true),
@@ -273,4 +273,20 @@ fn code_patterns_match_like_htmx() {
     assert!(!code_matches("[23]..", "422") && !code_matches("[23]..", "404"));
     assert!(code_matches("422", "422") && !code_matches("422", "423"));
     assert!(code_matches("[45]..", "422") && code_matches("...", "500"));
+}
+
+#[tokio::test]
+async fn the_stream_worker_runs_under_its_own_strict_policy() {
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    let worker = page
+        .split("data-stream-worker=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page names its stream worker")
+        .to_owned();
+    let reply = app.get(&worker).await;
+    assert_eq!(reply.status, 200, "{worker}");
+    assert_eq!(reply.header("content-security-policy"), "default-src 'none'; connect-src 'self'");
+    assert_subresource_headers(&reply.headers, &worker);
 }

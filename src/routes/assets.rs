@@ -3,11 +3,13 @@
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::assets::{Asset, negotiate};
+use crate::assets::{self, Asset, negotiate};
 use crate::error::AppError;
+
+const WORKER_CSP: &str = "default-src 'none'; connect-src 'self'";
 
 /// Names carry a version or content hash, so they never change content.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -29,8 +31,12 @@ pub async fn serve(
         body,
     )
         .into_response();
+    if asset.name == assets::STREAM_WORKER.name {
+        // A worker runs under its own script's policy: it only connects back.
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(WORKER_CSP));
+    }
     if let Some(encoding) = encoding {
-        response.headers_mut().insert(header::CONTENT_ENCODING, header::HeaderValue::from_static(encoding));
+        response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
     }
     Ok(response)
 }

@@ -84,7 +84,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         // Every response: session URLs are capabilities, so no referrer
         // leaves the page and nothing about a session is cached.
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, value("no-store")))
-        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp))
+        .layer(middleware::from_fn_with_state(csp, add_content_security_policy))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, value("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, value("nosniff")))
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), record_latency))
@@ -175,6 +175,25 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         .expose_headers(names(&HTMX_RESPONSE_HEADERS))
         .max_age(Duration::from_secs(600));
     Some(layer)
+}
+
+/// The policy goes on documents and fragments; a browser ignores it on
+/// scripts and style sheets, so it is not sent with them (the stream
+/// worker, which is a document of sorts, carries its own).
+async fn add_content_security_policy(
+    axum::extract::State(csp): axum::extract::State<HeaderValue>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let subresource = response.headers().get(header::CONTENT_TYPE).is_some_and(|t| {
+        let t = t.as_bytes();
+        t.starts_with(b"text/javascript") || t.starts_with(b"text/css")
+    });
+    if !subresource {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
 }
 
 /// Ordinary requests get `REQUEST_TIMEOUT`, then our 408 page.
