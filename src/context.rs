@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::routes::{CSP_FALLBACK, content_security_policy};
 use crate::session::{FanOut, MemoryStore, SessionStore, StoreLimits, StreamLimits};
 use crate::telemetry::Metrics;
 
@@ -13,6 +15,8 @@ pub struct AppContext {
     pub store: Arc<dyn SessionStore>,
     pub fan_out: Arc<FanOut>,
     pub metrics: Metrics,
+    /// Built once from `FRAME_ANCESTORS`.
+    pub content_security_policy: HeaderValue,
     /// Flips to `true` when the server starts shutting down; event streams
     /// watch it so graceful shutdown does not wait for them forever.
     pub shutdown: watch::Receiver<bool>,
@@ -29,7 +33,16 @@ impl AppContext {
             per_session: config.max_streams_per_session,
             total: config.max_streams,
         });
-        Self { config, store: Arc::new(store), fan_out, metrics: Metrics::new(), shutdown }
+        let content_security_policy = HeaderValue::try_from(content_security_policy(&config.frame_ancestors))
+            .unwrap_or_else(|_| HeaderValue::from_static(CSP_FALLBACK));
+        Self {
+            config,
+            store: Arc::new(store),
+            fan_out,
+            metrics: Metrics::new(),
+            content_security_policy,
+            shutdown,
+        }
     }
 }
 

@@ -39,7 +39,7 @@ impl Server {
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self { listener, ctx, stop } = self;
         let app = router(Arc::clone(&ctx));
-        let sweeper = tokio::spawn(crate::session::sweeper(Arc::clone(&ctx.store)));
+        let housekeeping = tokio::spawn(housekeeping(Arc::clone(&ctx)));
         let shutdown = async move {
             signal.await;
             tracing::info!("shutting down");
@@ -47,9 +47,21 @@ impl Server {
             // shutdown would wait for them forever.
             let _ = stop.send(true);
         };
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-        sweeper.abort();
+        let served = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown).await;
+        housekeeping.abort();
         served
+    }
+}
+
+/// Once a second: drop sessions idle past their TTL, so memory follows
+/// live use even when nobody touches the expired ones again, and fold
+/// latency samples into their histogram buckets.
+async fn housekeeping(ctx: Arc<AppContext>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        ctx.store.sweep_expired();
+        ctx.metrics.upkeep();
     }
 }
 

@@ -3,6 +3,8 @@
 //! Each app owns its recorder instead of installing a global one, so
 //! several apps (tests) in one process keep separate counts.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
@@ -30,8 +32,14 @@ impl Rejection {
     }
 }
 
+/// One route's latency histograms, by (method, status).
+type LatencyByOutcome = HashMap<(&'static str, u16), Histogram>;
+
 pub struct Metrics {
     recorder: PrometheusRecorder,
+    /// Histogram handles by route pattern, then (method, status): looked up
+    /// without allocating. Bounded by the routes, methods and statuses.
+    latency: Mutex<HashMap<String, LatencyByOutcome>>,
     changes: Counter,
     sessions_created: Counter,
 }
@@ -68,7 +76,7 @@ impl Metrics {
         let changes = recorder.register_counter(&Key::from_name("weight_converter_changes_total"), &META);
         let sessions_created =
             recorder.register_counter(&Key::from_name("weight_converter_sessions_created_total"), &META);
-        Self { recorder, changes, sessions_created }
+        Self { recorder, latency: Mutex::default(), changes, sessions_created }
     }
 
     pub fn change_applied(&self) {
@@ -98,14 +106,27 @@ impl Metrics {
             http::Method::OPTIONS => "OPTIONS",
             _ => "other",
         };
-        let labels = vec![
-            Label::new("route", route.to_owned()),
-            Label::new("method", method),
-            Label::new("status", status.to_string()),
-        ];
-        let key = Key::from_parts("weight_converter_request_duration_seconds", labels);
-        let histogram: Histogram = self.recorder.register_histogram(&key, &META);
+        let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let by_route = match latency.get_mut(route) {
+            Some(by_route) => by_route,
+            None => latency.entry(route.to_owned()).or_default(),
+        };
+        let histogram = by_route.entry((method, status)).or_insert_with(|| {
+            let labels = vec![
+                Label::new("route", route.to_owned()),
+                Label::new("method", method),
+                Label::new("status", status.to_string()),
+            ];
+            let key = Key::from_parts("weight_converter_request_duration_seconds", labels);
+            self.recorder.register_histogram(&key, &META)
+        });
         histogram.record(took.as_secs_f64());
+    }
+
+    /// Folds recorded samples into the histograms' buckets. Without it,
+    /// samples pile up until the next scrape: call it every second or so.
+    pub fn upkeep(&self) {
+        self.recorder.handle().run_upkeep();
     }
 
     /// The Prometheus text, with the gauges read at this moment.
@@ -129,15 +150,20 @@ impl Default for Metrics {
 
 /// Logs to stderr as text or JSON lines, filtered by `RUST_LOG`
 /// (default `info`: one line per request with status and latency).
-pub fn init_logs(format: &str) {
+///
+/// Lines are written by a background thread, so a request never waits on
+/// stderr; if it falls far behind, lines are dropped rather than queued
+/// without bound. Keep the guard alive: dropping it flushes the rest.
+pub fn init_logs(format: &str) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let logs =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(colour);
     if format == "json" {
         logs.json().init();
     } else {
         logs.init();
     }
+    guard
 }

@@ -1,10 +1,9 @@
 //! Extractors whose rejections render as [`AppError`], never as axum's
 //! plain-text defaults.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use bytes::Bytes;
@@ -14,10 +13,8 @@ use crate::error::AppError;
 use crate::session::{Key, ReadToken, SessionId};
 
 async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Result<String, AppError> {
-    let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-        .await
-        .map_err(|_| AppError::NotFound)?;
-    params.remove(name).ok_or(AppError::NotFound)
+    let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| AppError::NotFound)?;
+    params.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_owned()).ok_or(AppError::NotFound)
 }
 
 /// The `{sid}` of a session route; malformed ids are unknown sessions.

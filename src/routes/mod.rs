@@ -24,7 +24,6 @@ use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -74,27 +73,55 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .method_not_allowed_fallback(pages::method_not_allowed)
         .layer(timeout());
 
-    let csp = HeaderValue::try_from(content_security_policy(&ctx.config.frame_ancestors))
-        .unwrap_or_else(|_| value(CSP_FALLBACK));
-    Router::new()
-        .merge(cross_origin)
-        .merge(own)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(compression())
-        // Every response: session URLs are capabilities, so no referrer
-        // leaves the page and nothing about a session is cached.
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, value("no-store")))
-        .layer(middleware::from_fn_with_state(csp, add_content_security_policy))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, value("no-referrer")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, value("nosniff")))
-        .layer(middleware::from_fn_with_state(Arc::clone(&ctx), record_latency))
+    // One layer, so each route is wrapped (and boxed) once, not once per
+    // middleware: that is most of the per-request allocations, and of the
+    // memory an open event stream holds.
+    let stack = tower::ServiceBuilder::new()
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
         )
-        .with_state(ctx)
+        .layer(middleware::from_fn_with_state(Arc::clone(&ctx), every_response))
+        .layer(compression())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    Router::new().merge(cross_origin).merge(own).layer(stack).with_state(ctx)
+}
+
+/// What every response gets: the security headers, and its place in the
+/// latency histogram (by route pattern).
+async fn every_response(
+    axum::extract::State(ctx): axum::extract::State<Arc<AppContext>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+
+    let headers = response.headers_mut();
+    // Session URLs are capabilities: no referrer leaves the page, and
+    // nothing about a session is cached.
+    headers.insert(header::REFERRER_POLICY, value("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, value("nosniff"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, value("no-store"));
+    }
+    // The policy goes on documents and fragments; browsers ignore it on
+    // scripts and style sheets (the stream worker carries its own).
+    let subresource = headers.get(header::CONTENT_TYPE).is_some_and(|t| {
+        let t = t.as_bytes();
+        t.starts_with(b"text/javascript") || t.starts_with(b"text/css")
+    });
+    if !subresource {
+        headers.insert(header::CONTENT_SECURITY_POLICY, ctx.content_security_policy.clone());
+    }
+
+    let route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+    ctx.metrics.request_served(route, &method, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// Pages are compressed, quickly. Small fragments are not: for a few
@@ -110,14 +137,14 @@ fn compression() -> CompressionLayer<impl Predicate> {
 
 /// No inline script or style and no eval: htmx runs with `allowEval:false`
 /// and `includeIndicatorStyles:false`.
-fn content_security_policy(frame_ancestors: &str) -> String {
+pub(crate) fn content_security_policy(frame_ancestors: &str) -> String {
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
          worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {frame_ancestors}"
     )
 }
 
-const CSP_FALLBACK: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(crate) const CSP_FALLBACK: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'";
 
 /// Request headers htmx sends, which a cross-origin request must be
@@ -177,25 +204,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(layer)
 }
 
-/// The policy goes on documents and fragments; a browser ignores it on
-/// scripts and style sheets, so it is not sent with them (the stream
-/// worker, which is a document of sorts, carries its own).
-async fn add_content_security_policy(
-    axum::extract::State(csp): axum::extract::State<HeaderValue>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    let subresource = response.headers().get(header::CONTENT_TYPE).is_some_and(|t| {
-        let t = t.as_bytes();
-        t.starts_with(b"text/javascript") || t.starts_with(b"text/css")
-    });
-    if !subresource {
-        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    response
-}
-
 /// Ordinary requests get `REQUEST_TIMEOUT`, then our 408 page.
 async fn time_limit(
     axum::extract::State(ctx): axum::extract::State<Arc<AppContext>>,
@@ -216,19 +224,4 @@ fn request_span(request: &Request) -> tracing::Span {
 
 fn value(text: &'static str) -> HeaderValue {
     HeaderValue::from_static(text)
-}
-
-/// Feeds the request latency histogram, labelled by route pattern.
-async fn record_latency(
-    axum::extract::State(ctx): axum::extract::State<Arc<AppContext>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let route = route.as_deref().unwrap_or("<unmatched>");
-    ctx.metrics.request_served(route, &method, response.status().as_u16(), started.elapsed());
-    response
 }

@@ -1,0 +1,265 @@
+//! Measurement 4c: in headless Chromium, from Enter in Pounds until
+//! Kilograms shows the result, timed inside the page.
+//!
+//! Before each try a script (run through WebDriver, so the page's CSP does
+//! not apply) records `performance.now()` at the Enter keydown and installs
+//! a MutationObserver that records the time at which `#wc-kg` first holds
+//! a new value. WebDriver's own latency is outside both timestamps.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value as Json, json};
+use tokio::process::{Child, Command};
+
+use crate::client::{Conn, get};
+use crate::{Fallible, fail};
+
+pub struct Timings {
+    /// Per try: when each page event first fired after Enter, in ms.
+    pub phases: Vec<Vec<(String, f64)>>,
+    /// Enter → `#wc-kg` changed (MutationObserver), per try, in ms.
+    pub enter_to_kg: Vec<f64>,
+    /// Enter → the next animation frame after that, per try, in ms.
+    pub enter_to_frame: Vec<f64>,
+    /// `fetch('/healthz')` from the page, per try, in ms: the floor any
+    /// request from this browser to this server pays.
+    pub fetch_floor: Vec<f64>,
+}
+
+const ARM: &str = r#"
+const lbs = document.getElementById('wc-lbs');
+const before = document.getElementById('wc-kg').value;
+const bench = window.__wcBench = { start: null, ms: null, frame: null, phases: {} };
+if (!window.__wcPhases) {
+  window.__wcPhases = true;
+  ['change', 'submit', 'htmx:configRequest', 'htmx:beforeSend', 'htmx:afterRequest', 'htmx:beforeSwap',
+   'htmx:oobBeforeSwap', 'htmx:afterSettle'].forEach((name) => {
+    document.addEventListener(name, () => {
+      const b = window.__wcBench;
+      if (b && b.start !== null && !(name in b.phases)) b.phases[name] = performance.now() - b.start;
+    }, true);
+  });
+}
+const onKey = (e) => {
+  if (e.key === 'Enter' && bench.start === null) {
+    bench.start = performance.now();
+    lbs.removeEventListener('keydown', onKey, true);
+  }
+};
+lbs.addEventListener('keydown', onKey, true);
+const seen = new MutationObserver(() => {
+  if (bench.start === null || bench.ms !== null) return;
+  const kg = document.getElementById('wc-kg');
+  if (kg && kg.value !== before) {
+    bench.ms = performance.now() - bench.start;
+    seen.disconnect();
+    requestAnimationFrame(() => { bench.frame = performance.now() - bench.start; });
+  }
+});
+seen.observe(document.documentElement, { subtree: true, attributes: true, childList: true, characterData: true });
+return before;
+"#;
+
+const FETCH: &str = r#"
+const done = arguments[arguments.length - 1];
+const t = performance.now();
+fetch('/healthz', { cache: 'no-store' }).then(r => r.text()).then(() => done(performance.now() - t), e => done(String(e)));
+"#;
+
+/// Runs `tries` timed commits (after two untimed ones) against the app at `addr`.
+pub async fn measure(addr: SocketAddr, tries: usize, scratch: &Path) -> Fallible<Timings> {
+    let chromium = crate::procs::which("chromium")
+        .or_else(|| crate::procs::which("chromium-browser"))
+        .ok_or("chromium not found (apt-get install chromium chromium-driver)")?;
+    let chromedriver = crate::procs::which("chromedriver").ok_or("chromedriver not found")?;
+    let profile = scratch.join("chromium-profile");
+    std::fs::create_dir_all(&profile)?;
+    let mut driver = Driver::start(&chromedriver, scratch).await?;
+    let outcome = async {
+        let client = connect(driver.port, &chromium, &profile).await?;
+        let timed = tokio::time::timeout(Duration::from_secs(180), run(&client, addr, tries)).await;
+        // Always close the session, or Chromium processes stay behind.
+        let _ = client.close().await;
+        match timed {
+            Ok(result) => result,
+            Err(_) => fail("the browser measurement took over 180 s"),
+        }
+    }
+    .await;
+    driver.stop().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    outcome
+}
+
+async fn run(client: &Client, addr: SocketAddr, tries: usize) -> Fallible<Timings> {
+    client.goto(&format!("http://{addr}/")).await?;
+    wait("htmx and the event stream", async || {
+        let ready = client
+            .execute(
+                "const el = document.querySelector('[sse-connect]');\
+                 return document.readyState === 'complete' && !!window.htmx && !!el &&\
+                 !!document.querySelector('form.widget')['htmx-internal-data'];",
+                vec![],
+            )
+            .await?;
+        Ok(ready == json!(true))
+    })
+    .await?;
+    // Let the stream (through the shared worker) settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut timings = Timings {
+        phases: Vec::new(),
+        enter_to_kg: Vec::new(),
+        enter_to_frame: Vec::new(),
+        fetch_floor: Vec::new(),
+    };
+    let select_all = format!("{}a{}", char::from(Key::Control), char::from(Key::Null));
+    for i in 0..tries + 2 {
+        let value = format!("{}.{}", 20 + 3 * i, i % 10);
+        client.execute(ARM, vec![]).await?;
+        let field = client.find(Locator::Css("#wc-lbs")).await?;
+        field.send_keys(&format!("{select_all}{value}{}", char::from(Key::Enter))).await?;
+        let mut result = Json::Null;
+        wait(format!("Kilograms to change after Pounds = {value}"), async || {
+            result = client.execute("return window.__wcBench;", vec![]).await?;
+            Ok(result["frame"].is_number())
+        })
+        .await?;
+        if i >= 2 {
+            timings.enter_to_kg.push(result["ms"].as_f64().ok_or("no timing")?);
+            timings.enter_to_frame.push(result["frame"].as_f64().ok_or("no timing")?);
+            let phases = result["phases"].as_object().map(|p| {
+                p.iter().filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v))).collect::<Vec<_>>()
+            });
+            timings.phases.push(phases.unwrap_or_default());
+        }
+        // Let the change settle (the page's own follow-ups) before the next.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    for _ in 0..tries {
+        let ms = client.execute_async(FETCH, vec![]).await?;
+        timings.fetch_floor.push(ms.as_f64().ok_or_else(|| format!("fetch failed: {ms}"))?);
+    }
+    Ok(timings)
+}
+
+async fn wait(
+    what: impl std::fmt::Display,
+    mut probe: impl AsyncFnMut() -> Result<bool, fantoccini::error::CmdError>,
+) -> Fallible<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match probe().await {
+            Ok(true) => return Ok(()),
+            Ok(false) | Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Ok(false) => return fail(format!("timed out waiting for {what}")),
+            Err(e) => return fail(format!("waiting for {what}: {e}")),
+        }
+    }
+}
+
+async fn connect(port: u16, chromium: &Path, profile: &Path) -> Fallible<Client> {
+    let args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--window-size=1280,900",
+    ];
+    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": { "binary": chromium.to_string_lossy(), "args": args },
+        "pageLoadStrategy": "normal",
+    });
+    let Json::Object(caps) = caps else { unreachable!() };
+    let mut last = String::new();
+    for _ in 0..5 {
+        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(caps.clone());
+        match builder.connect(&format!("http://127.0.0.1:{port}/")).await {
+            Ok(client) => return Ok(client),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    fail(format!("could not start a Chromium session: {last}"))
+}
+
+/// chromedriver on a free port, stopped (and killed) by `stop`.
+struct Driver {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Driver {
+    async fn start(chromedriver: &Path, scratch: &Path) -> Fallible<Driver> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = scratch.join("chromedriver.log");
+        let out = std::fs::File::create(&log)?;
+        // Chromium gets both CPUs, as a user's browser would, rather than
+        // the load generator's one.
+        let mut command = match crate::procs::taskset() {
+            Some(taskset) => {
+                let mut c = Command::new(taskset);
+                c.args(["-c", "0,1"]).arg(chromedriver);
+                c
+            }
+            None => Command::new(chromedriver),
+        };
+        let child = command
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut driver = Driver { child, port, log };
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let status = async {
+                let mut conn = Conn::connect(addr).await?;
+                conn.roundtrip(&get(&addr, "/status", "Connection: close\r\n"), true).await
+            };
+            if let Ok(response) = status.await {
+                if response.text().contains("\"ready\":true") {
+                    return Ok(driver);
+                }
+            }
+            if Instant::now() > deadline || driver.child.try_wait()?.is_some() {
+                let output = std::fs::read_to_string(&driver.log).unwrap_or_default();
+                driver.stop().await;
+                return fail(format!("chromedriver never became ready: {output}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(&mut self) {
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        if let Ok(mut conn) = Conn::connect(addr).await {
+            let shutdown = get(&addr, "/shutdown", "Connection: close\r\n");
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.roundtrip(&shutdown, false)).await;
+        }
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
+            let _ = self.child.start_kill();
+            let _ = self.child.wait().await;
+        }
+    }
+}

@@ -1,0 +1,1009 @@
+//! The benchmark harness: the app beside a bare-axum baseline, measured in
+//! the same run, in alternating rounds, reported as medians and ratios.
+//!
+//! ```text
+//! cargo run --release --example loadgen            # the full run, a few minutes
+//! cargo run --example loadgen -- --smoke           # CI: about 4 s once built, small N
+//! ```
+//!
+//! Prints a markdown table on stdout (progress on stderr) and exits
+//! non-zero if any request failed or any view missed a change. See
+//! BENCHMARKS.md for what each figure means and the latest results.
+//!
+//! Options: `--smoke`, `--app-bin PATH` (use this binary, don't build),
+//! `--only change,fanout,memory,start,browser,criterion`, `--no-browser`,
+//! `--no-criterion`, `--no-diagnostics`.
+
+mod baseline;
+mod browser;
+mod change;
+mod client;
+mod fanout;
+mod memory;
+mod micro;
+mod procs;
+mod report;
+mod start;
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::change::{Target, VIEW, create_sessions};
+use crate::client::{Conn, get, post_form};
+use crate::fanout::{Channel, Streams};
+use crate::procs::{Kind, Server, Spec};
+use crate::report::{Report, Verdict};
+use crate::stats::{fmt_bytes, fmt_ms, fmt_ratio, median, ms, quantile, sorted_durations, thousands};
+
+pub type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+pub fn fail<T>(message: impl Into<String>) -> Fallible<T> {
+    Err(message.into().into())
+}
+
+const KIB: f64 = 1024.0;
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Streams the app may hold for these measurements (the defaults are
+/// 10,000 in total and 64 per session).
+const APP_ENV: [(&str, &str); 2] = [("MAX_STREAMS", "100000"), ("MAX_STREAMS_PER_SESSION", "100000")];
+
+struct Options {
+    smoke: bool,
+    app_bin: Option<PathBuf>,
+    only: Option<Vec<String>>,
+    browser: bool,
+    criterion: bool,
+    diagnostics: bool,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let smoke = args.iter().any(|a| a == "--smoke");
+        let mut options = Options {
+            smoke,
+            app_bin: None,
+            only: None,
+            browser: !smoke,
+            criterion: !smoke,
+            diagnostics: !smoke,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--smoke" => {}
+                "--app-bin" => options.app_bin = Some(args.next().ok_or("--app-bin needs a path")?.into()),
+                "--only" => {
+                    let list = args.next().ok_or("--only needs a list")?;
+                    options.only = Some(list.split(',').map(str::to_owned).collect());
+                }
+                "--browser" => options.browser = true,
+                "--no-browser" => options.browser = false,
+                "--criterion" => options.criterion = true,
+                "--no-criterion" => options.criterion = false,
+                "--no-diagnostics" => options.diagnostics = false,
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(options)
+    }
+
+    fn wants(&self, section: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.iter().any(|s| s == section))
+    }
+}
+
+/// How big each measurement is.
+struct Plan {
+    sessions: usize,
+    conns: usize,
+    duration: Duration,
+    warmup: Duration,
+    rounds: usize,
+    fanout_ns: Vec<usize>,
+    fanout_changes: usize,
+    fanout_rounds: usize,
+    fanout_spacing: Duration,
+    mem_sessions: usize,
+    mem_streams: usize,
+    mem_runs: usize,
+    mem_settle: Duration,
+    cold_starts: usize,
+    browser_tries: usize,
+}
+
+impl Plan {
+    fn new(smoke: bool) -> Self {
+        if smoke {
+            Plan {
+                sessions: 50,
+                conns: 4,
+                duration: Duration::from_millis(400),
+                warmup: Duration::from_millis(100),
+                rounds: 1,
+                fanout_ns: vec![1, 100],
+                fanout_changes: 5,
+                fanout_rounds: 1,
+                fanout_spacing: Duration::from_millis(5),
+                mem_sessions: 2_000,
+                mem_streams: 200,
+                mem_runs: 1,
+                mem_settle: Duration::from_millis(50),
+                cold_starts: 2,
+                browser_tries: 5,
+            }
+        } else {
+            Plan {
+                sessions: 1_000,
+                conns: 32,
+                duration: Duration::from_secs(5),
+                warmup: Duration::from_secs(1),
+                rounds: 3,
+                fanout_ns: vec![1, 100, 1_000, 10_000],
+                fanout_changes: 30,
+                fanout_rounds: 2,
+                fanout_spacing: Duration::from_millis(20),
+                mem_sessions: 100_000,
+                mem_streams: 10_000,
+                mem_runs: 2,
+                mem_settle: Duration::from_millis(300),
+                cold_starts: 10,
+                browser_tries: 20,
+            }
+        }
+    }
+}
+
+/// Starts the servers under test.
+pub struct Harness {
+    app_bin: PathBuf,
+    self_exe: PathBuf,
+    scratch: PathBuf,
+    change_bytes: usize,
+    event_bytes: usize,
+    spawned: AtomicUsize,
+}
+
+impl Harness {
+    fn log(&self, what: &str) -> PathBuf {
+        let n = self.spawned.fetch_add(1, Ordering::Relaxed);
+        self.scratch.join(format!("{n:03}-{what}.log"))
+    }
+
+    /// The app (release binary; debug in smoke mode) with `APP_ENV` and
+    /// `extra` settings, all others at their defaults.
+    pub async fn start_app(&self, extra: &[(&str, &str)]) -> Fallible<Server> {
+        let env = APP_ENV.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let spec = Spec {
+            kind: Kind::App,
+            program: self.app_bin.clone(),
+            args: Vec::new(),
+            env,
+            log: self.log("app"),
+        };
+        Server::start(&spec).await
+    }
+
+    /// This program again, as the bare axum baseline.
+    pub async fn start_baseline(&self) -> Fallible<Server> {
+        let args = vec![
+            "--serve-baseline".to_owned(),
+            "--change-bytes".to_owned(),
+            self.change_bytes.to_string(),
+            "--event-bytes".to_owned(),
+            self.event_bytes.to_string(),
+        ];
+        let spec = Spec {
+            kind: Kind::Baseline,
+            program: self.self_exe.clone(),
+            args,
+            env: Vec::new(),
+            log: self.log("baseline"),
+        };
+        Server::start(&spec).await
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--serve-baseline") {
+        return baseline::main(&args[1..]);
+    }
+    let options = match Options::parse(&args) {
+        Ok(options) => options,
+        Err(why) => {
+            if !why.is_empty() {
+                eprintln!("loadgen: {why}");
+            }
+            eprintln!(
+                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,fanout,memory,start,browser,criterion] \
+                 [--no-browser] [--no-criterion] [--no-diagnostics]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    // Before any thread exists, so every thread inherits both.
+    let pinning = procs::pin_self();
+    let nofile = procs::raise_nofile();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    let report = runtime.block_on(run(&options, &pinning, nofile));
+    eprintln!("loadgen: finished in {:.1} s", started.elapsed().as_secs_f64());
+    if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
+    let mut report = Report::default();
+    let plan = Plan::new(options.smoke);
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let scratch = std::env::temp_dir().join(format!("loadgen-{}", std::process::id()));
+    let mut header =
+        vec![format!("## weight-converter: {} benchmark run", if options.smoke { "smoke" } else { "full" })];
+    let setup = async {
+        std::fs::create_dir_all(&scratch)?;
+        let built = match &options.app_bin {
+            Some(path) => path.clone(),
+            None => build_app(&manifest_dir, !options.smoke).await?,
+        };
+        // Run a private copy: others may rebuild target/ during the run.
+        let app_bin = scratch.join("weight-converter");
+        std::fs::copy(&built, &app_bin).map_err(|e| format!("copy {}: {e}", built.display()))?;
+        let harness = Harness {
+            app_bin,
+            self_exe: std::env::current_exe()?,
+            scratch: scratch.clone(),
+            change_bytes: 0,
+            event_bytes: 0,
+            spawned: AtomicUsize::new(0),
+        };
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(harness)
+    };
+    let source = match &options.app_bin {
+        Some(path) => format!("the given binary {}", path.display()),
+        None => format!("built from {} at {}", manifest_dir.display(), git_state(&manifest_dir)),
+    };
+    header.push(format!("\nApp source: {source}."));
+    let mut harness = match setup.await {
+        Ok(h) => h,
+        Err(e) => {
+            report.failure("setup", e);
+            let _ = std::fs::remove_dir_all(&scratch);
+            println!("{}", report.render(&header));
+            return report;
+        }
+    };
+    match probe_sizes(&harness).await {
+        Ok((change, event)) => (harness.change_bytes, harness.event_bytes) = (change, event),
+        Err(e) => {
+            report.failure("probing the app's response sizes", e);
+            let _ = std::fs::remove_dir_all(&scratch);
+            println!("{}", report.render(&header));
+            return report;
+        }
+    }
+    header.extend(machine_lines(&harness, pinning, nofile, &plan));
+
+    if options.wants("change") {
+        section(&mut report, "change round trip", change_section(&harness, &plan, options)).await;
+    }
+    if options.wants("fanout") {
+        section(&mut report, "fan-out", fanout_section(&harness, &plan, nofile)).await;
+    }
+    if options.wants("memory") {
+        section(&mut report, "memory", memory_section(&harness, &plan, nofile)).await;
+    }
+    if options.wants("start") {
+        section(&mut report, "start and first load", start_section(&harness, &plan)).await;
+    }
+    if options.wants("browser") || options.wants("start") && options.only.is_none() {
+        if options.browser {
+            section(&mut report, "browser", browser_section(&harness, &plan)).await;
+        } else {
+            report.row(
+                "4c",
+                "Browser: Enter in Pounds → Kilograms shows it (median)",
+                "–",
+                "–",
+                "–",
+                "≤ 5 ms",
+                Verdict::Skipped,
+            );
+        }
+    }
+    if options.wants("criterion") && options.criterion {
+        section(&mut report, "criterion micro-benchmarks", criterion_section(&manifest_dir)).await;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!("{}", report.render(&header));
+    report
+}
+
+/// Runs one section; its failure is recorded and the run goes on.
+async fn section(report: &mut Report, name: &str, work: impl Future<Output = Fallible<Report>>) {
+    eprintln!("loadgen: {name}…");
+    let started = Instant::now();
+    match work.await {
+        Ok(part) => {
+            report.rows.extend(part.rows);
+            report.details.extend(part.details);
+            report.failures.extend(part.failures);
+        }
+        Err(e) => report.failure(name, e),
+    }
+    eprintln!("loadgen: {name} took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// `git describe --always --dirty` of the tree, or "an unknown commit".
+fn git_state(dir: &Path) -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(dir)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| format!("commit {}", String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| "an unknown commit".to_owned())
+}
+
+/// Builds the app binary (a no-op when it is up to date) and returns its path.
+async fn build_app(manifest_dir: &Path, release: bool) -> Fallible<PathBuf> {
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest_dir.join("target"), PathBuf::from);
+    let bin = target_dir.join(if release { "release" } else { "debug" }).join("weight-converter");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Build on both CPUs, whatever this process is pinned to.
+    let mut command = match procs::taskset() {
+        Some(taskset) => {
+            let mut c = tokio::process::Command::new(taskset);
+            c.args(["-c", "0,1"]).arg(cargo);
+            c
+        }
+        None => tokio::process::Command::new(cargo),
+    };
+    command.current_dir(manifest_dir).args(["build", "--quiet", "--bin", "weight-converter"]);
+    if release {
+        command.arg("--release");
+    }
+    match command.status().await {
+        Ok(status) if status.success() => {}
+        Ok(status) if bin.is_file() => {
+            eprintln!("loadgen: cargo build exited with {status}; using {}", bin.display())
+        }
+        Ok(status) => return fail(format!("cargo build exited with {status}")),
+        Err(e) if bin.is_file() => eprintln!("loadgen: cannot run cargo ({e}); using {}", bin.display()),
+        Err(e) => return fail(format!("cannot run cargo to build the app: {e}")),
+    }
+    if !bin.is_file() {
+        return fail(format!("{} does not exist", bin.display()));
+    }
+    Ok(bin)
+}
+
+/// The byte sizes of the app's real change response and event, which the
+/// baseline then mimics.
+async fn probe_sizes(h: &Harness) -> Fallible<(usize, usize)> {
+    let app = h.start_app(&[]).await?;
+    app.healthy(Duration::from_secs(10)).await?;
+    let sid = create_sessions(app.addr, 1, 1).await?.remove(0);
+    let mut conn = Conn::connect(app.addr).await?;
+    let body = format!("lbs=1234.56&view={VIEW}");
+    let response =
+        conn.roundtrip(&post_form(&app.addr, &format!("/s/{sid}/widgets/lbs"), &body, ""), true).await?;
+    if response.head.status != 200 || response.body.is_empty() {
+        return fail(format!("the change answered {}: {}", response.head.status, response.text()));
+    }
+    let change_bytes = response.body.len();
+    let mut stream = Conn::connect(app.addr).await?;
+    stream.send(&get(&app.addr, &format!("/s/{sid}/events"), "")).await?;
+    let head = stream.read_head().await?;
+    if head.status != 200 {
+        return fail(format!("the event stream answered {}", head.status));
+    }
+    let mut event_bytes = 0;
+    while event_bytes == 0 {
+        let mut chunk = Vec::new();
+        if !stream.chunk(&mut |d: &[u8]| chunk.extend_from_slice(d)).await? {
+            return fail("the event stream ended before its first event");
+        }
+        if chunk.starts_with(b"event: state") {
+            event_bytes = chunk.len();
+        }
+    }
+    drop(stream);
+    app.stop().await;
+    Ok((change_bytes, event_bytes))
+}
+
+fn machine_lines(h: &Harness, pinning: &str, nofile: u64, plan: &Plan) -> Vec<String> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?");
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let _ = cpus;
+    vec![
+        String::new(),
+        format!(
+            "Machine: {cores} CPUs ({}), Linux {}. {pinning}. Open files: {nofile}.",
+            model.trim(),
+            read("/proc/sys/kernel/osrelease").trim()
+        ),
+        format!(
+            "App: `{}` (a copy) with MAX_STREAMS=MAX_STREAMS_PER_SESSION=100000, other settings at their defaults \
+             (RUST_LOG=info: one log line per request, to a file). Baseline: bare axum 0.8 in this example \
+             (`--serve-baseline`), change fragment {} B, event {} B, the app's sizes.",
+            h.app_bin.display(),
+            h.change_bytes,
+            h.event_bytes
+        ),
+        format!(
+            "Change round trip: {} sessions, {} connections, {} s rounds, {} rounds each, alternating. \
+             Fan-out: {} changes per round, {} rounds each, alternating; a fresh session per round.",
+            plan.sessions,
+            plan.conns,
+            plan.duration.as_secs_f64(),
+            plan.rounds,
+            plan.fanout_changes,
+            plan.fanout_rounds
+        ),
+    ]
+}
+
+// ------------------------------------------------------------------ 1. change
+
+struct Contender {
+    target: Target,
+    results: Vec<change::RoundResult>,
+}
+
+async fn change_section(h: &Harness, plan: &Plan, options: &Options) -> Fallible<Report> {
+    let mut report = Report::default();
+    let app = h.start_app(&[]).await?;
+    let base = h.start_baseline().await?;
+    app.healthy(Duration::from_secs(10)).await?;
+    base.healthy(Duration::from_secs(10)).await?;
+    let sids = create_sessions(app.addr, plan.sessions, 16).await?;
+    let app_paths: Arc<Vec<String>> = Arc::new(sids.iter().map(|s| format!("/s/{s}/widgets/lbs")).collect());
+    let mut contenders = vec![
+        Contender {
+            target: Target {
+                name: "app".into(),
+                addr: app.addr,
+                pid: app.pid,
+                paths: Arc::clone(&app_paths),
+                extra_headers: String::new(),
+            },
+            results: Vec::new(),
+        },
+        Contender {
+            target: Target {
+                name: "baseline".into(),
+                addr: base.addr,
+                pid: base.pid,
+                paths: Arc::new(vec!["/change".into()]),
+                extra_headers: String::new(),
+            },
+            results: Vec::new(),
+        },
+    ];
+    // Diagnostics: where the app's time goes. The same app with a
+    // browser's Accept-Encoding, and a second app logging warnings only.
+    let quiet = if options.diagnostics {
+        contenders.push(Contender {
+            target: Target {
+                name: "app, browser's Accept-Encoding".into(),
+                addr: app.addr,
+                pid: app.pid,
+                paths: Arc::clone(&app_paths),
+                extra_headers: "Accept-Encoding: gzip, deflate, br, zstd\r\n".into(),
+            },
+            results: Vec::new(),
+        });
+        let quiet = h.start_app(&[("RUST_LOG", "warn")]).await?;
+        quiet.healthy(Duration::from_secs(10)).await?;
+        let sids = create_sessions(quiet.addr, plan.sessions, 16).await?;
+        contenders.push(Contender {
+            target: Target {
+                name: "app, RUST_LOG=warn".into(),
+                addr: quiet.addr,
+                pid: quiet.pid,
+                paths: Arc::new(sids.iter().map(|s| format!("/s/{s}/widgets/lbs")).collect()),
+                extra_headers: String::new(),
+            },
+            results: Vec::new(),
+        });
+        Some(quiet)
+    } else {
+        None
+    };
+
+    for (i, c) in contenders.iter().enumerate() {
+        change::round(&c.target, plan.conns, plan.warmup, 1000 + i as u64).await?;
+    }
+    let rss_before = app.rss_bytes()? as f64;
+    for round in 0..plan.rounds {
+        for (i, c) in contenders.iter_mut().enumerate() {
+            let result = change::round(&c.target, plan.conns, plan.duration, (round * 10 + i) as u64).await?;
+            report.detail(format!(
+                "change round {}: {}: {} req/s, p50 {}, p99 {}, server CPU {:.1} µs/change ({:.1} in the kernel; {} changes)",
+                round + 1,
+                c.target.name,
+                thousands(result.rps()),
+                fmt_ms(ms(result.p50())),
+                fmt_ms(ms(result.p99())),
+                result.cpu_us_per_change(),
+                result.system_us_per_change(),
+                thousands(result.requests as f64)
+            ));
+            c.results.push(result);
+        }
+    }
+    // Memory under load: does the app keep anything per request?
+    let rss_after = app.rss_bytes()? as f64;
+    let changes: u64 = contenders
+        .iter()
+        .filter(|c| c.target.pid == app.pid)
+        .flat_map(|c| &c.results)
+        .map(|r| r.requests)
+        .sum();
+    app_open_streams(app.addr).await?; // a scrape of /metrics
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    report.detail(format!(
+        "app RSS {} before the measured rounds, {} after {} more changes ({:.1} B per change), {} after one GET /metrics",
+        fmt_bytes(rss_before),
+        fmt_bytes(rss_after),
+        thousands(changes as f64),
+        (rss_after - rss_before) / changes.max(1) as f64,
+        fmt_bytes(app.rss_bytes()? as f64)
+    ));
+    let per_round = |c: &Contender, f: &dyn Fn(&change::RoundResult) -> f64| -> Vec<f64> {
+        c.results.iter().map(f).collect()
+    };
+    let ratio = |a: &Contender, b: &Contender, f: &dyn Fn(&change::RoundResult) -> f64| -> Option<f64> {
+        median(&a.results.iter().zip(&b.results).map(|(x, y)| f(x) / f(y)).collect::<Vec<_>>())
+    };
+    let rps = |r: &change::RoundResult| r.rps();
+    let p50 = |r: &change::RoundResult| ms(r.p50());
+    let p99 = |r: &change::RoundResult| ms(r.p99());
+    let cpu = |r: &change::RoundResult| r.cpu_us_per_change();
+    let (a, b) = (&contenders[0], &contenders[1]);
+    let label = format!("{} conns, {} sessions", plan.conns, thousands(plan.sessions as f64));
+
+    let r = ratio(a, b, &rps);
+    report.row(
+        "1",
+        format!("Change round trip: throughput ({label})"),
+        format!("{} req/s", thousands(median(&per_round(a, &rps)).unwrap_or(0.0))),
+        format!("{} req/s", thousands(median(&per_round(b, &rps)).unwrap_or(0.0))),
+        fmt_ratio(r),
+        "≥ 0.85×",
+        Verdict::from_goal(r.map(|r| r >= 0.85)),
+    );
+    for (name, f) in [("p50", &p50 as &dyn Fn(&change::RoundResult) -> f64), ("p99", &p99)] {
+        let r = ratio(a, b, f);
+        report.row(
+            "1",
+            format!("Change round trip: {name} latency"),
+            fmt_ms(median(&per_round(a, f)).unwrap_or(0.0)),
+            fmt_ms(median(&per_round(b, f)).unwrap_or(0.0)),
+            fmt_ratio(r),
+            "≤ 1.25×",
+            Verdict::from_goal(r.map(|r| r <= 1.25)),
+        );
+    }
+    report.row(
+        "1",
+        "Change round trip: server CPU per change",
+        format!("{:.1} µs", median(&per_round(a, &cpu)).unwrap_or(0.0)),
+        format!("{:.1} µs", median(&per_round(b, &cpu)).unwrap_or(0.0)),
+        fmt_ratio(ratio(a, b, &cpu)),
+        "–",
+        Verdict::Info,
+    );
+    for c in &contenders[2..] {
+        report.row(
+            "1d",
+            format!("Diagnostic, {}: throughput · CPU per change", c.target.name),
+            format!(
+                "{} req/s · {:.1} µs",
+                thousands(median(&per_round(c, &rps)).unwrap_or(0.0)),
+                median(&per_round(c, &cpu)).unwrap_or(0.0)
+            ),
+            "",
+            format!("{} · {}", fmt_ratio(ratio(c, b, &rps)), fmt_ratio(ratio(c, b, &cpu))),
+            "–",
+            Verdict::Info,
+        );
+    }
+    if let Some(quiet) = quiet {
+        quiet.stop().await;
+    }
+    app.stop().await;
+    base.stop().await;
+    Ok(report)
+}
+
+// ------------------------------------------------------------------ 2. fan-out
+
+async fn app_open_streams(addr: std::net::SocketAddr) -> Fallible<u64> {
+    let mut conn = Conn::connect(addr).await?;
+    let metrics = conn.roundtrip(&get(&addr, "/metrics", ""), true).await?.text();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("weight_converter_open_streams "))
+        .ok_or("no open_streams gauge")?;
+    Ok(line.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()).ok_or("bad gauge")? as u64)
+}
+
+async fn fanout_section(h: &Harness, plan: &Plan, nofile: u64) -> Fallible<Report> {
+    let mut report = Report::default();
+    let mut app = h.start_app(&[]).await?;
+    let mut base = h.start_baseline().await?;
+    app.healthy(Duration::from_secs(10)).await?;
+    base.healthy(Duration::from_secs(10)).await?;
+    for &n in &plan.fanout_ns {
+        if (n as u64) + 256 > nofile {
+            report.failure(&format!("fan-out N={n}"), format!("the open-file limit {nofile} is too low"));
+            continue;
+        }
+        let mut app_all = Vec::new();
+        let mut base_all = Vec::new();
+        let mut ratios_p50 = Vec::new();
+        let mut ratios_p99 = Vec::new();
+        for round in 0..plan.fanout_rounds {
+            let mut per_server = Vec::new();
+            for server in [&mut app, &mut base] {
+                let channel = match server.kind {
+                    Kind::App => Channel::App { sid: create_sessions(server.addr, 1, 1).await?.remove(0) },
+                    Kind::Baseline => Channel::Baseline { topic: format!("n{n}r{round}") },
+                };
+                let streams = Streams::open(server.addr, &[channel.events_path()], n).await?;
+                let opened_in = streams.opened_in;
+                // One change to warm up, not counted.
+                let measured = fanout::measure(
+                    server.addr,
+                    server.pid,
+                    &channel,
+                    &streams,
+                    plan.fanout_changes + 1,
+                    plan.fanout_spacing,
+                )
+                .await;
+                streams.close().await;
+                let measured = measured.map_err(|e| format!("{:?}, N={n}: {e}", server.kind))?;
+                let per_change = |cpu: f64| cpu * 1e6 / (plan.fanout_changes + 1) as f64;
+                let measured_cpu = measured.server_cpu;
+                let (server_us, client_us) =
+                    (per_change(measured.server_cpu), per_change(measured.client_cpu));
+                let mut latencies = measured.latencies;
+                latencies.remove(0);
+                server.check_alive()?;
+                if server.kind == Kind::App {
+                    // The app must notice the closed streams (no leak).
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while app_open_streams(server.addr).await? > 0 {
+                        if Instant::now() > deadline {
+                            let left = app_open_streams(server.addr).await?;
+                            report.failure(
+                                &format!("fan-out N={n}"),
+                                format!("{left} streams still open 10 s after closing"),
+                            );
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                let sorted = sorted_durations(latencies);
+                // /proc counts CPU in 10 ms ticks: too coarse below ~100 ms.
+                let cpu = if measured_cpu >= 0.1 {
+                    format!(
+                        "CPU per change: server {}, load generator {} ({:.1} µs per view on the server)",
+                        fmt_ms(server_us / 1e3),
+                        fmt_ms(client_us / 1e3),
+                        server_us / n as f64
+                    )
+                } else {
+                    "CPU too little to count".to_owned()
+                };
+                report.detail(format!(
+                    "fan-out N={n} round {}: {:?}: p50 {}, p99 {}, max {}; {cpu}; {} opened in {}",
+                    round + 1,
+                    server.kind,
+                    fmt_ms(ms(quantile(&sorted, 0.5).unwrap_or_default())),
+                    fmt_ms(ms(quantile(&sorted, 0.99).unwrap_or_default())),
+                    fmt_ms(ms(*sorted.last().unwrap_or(&Duration::ZERO))),
+                    if n == 1 { "1 stream".to_owned() } else { format!("{} streams", thousands(n as f64)) },
+                    fmt_ms(ms(opened_in))
+                ));
+                per_server.push(sorted);
+            }
+            let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
+            ratios_p50.push(q(&per_server[0], 0.5) / q(&per_server[1], 0.5));
+            ratios_p99.push(q(&per_server[0], 0.99) / q(&per_server[1], 0.99));
+            app_all.extend_from_slice(&per_server[0]);
+            base_all.extend_from_slice(&per_server[1]);
+        }
+        let (app_all, base_all) = (sorted_durations(app_all), sorted_durations(base_all));
+        let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
+        let goal = match n {
+            1_000 => Some(5.0),
+            10_000 => Some(50.0),
+            _ => None,
+        };
+        report.row(
+            "2",
+            format!("Fan-out, {}: p50 change → all views", views(n)),
+            fmt_ms(q(&app_all, 0.5)),
+            fmt_ms(q(&base_all, 0.5)),
+            fmt_ratio(median(&ratios_p50)),
+            "–",
+            Verdict::Info,
+        );
+        let p99 = q(&app_all, 0.99);
+        report.row(
+            "2",
+            format!("Fan-out, {}: p99 change → all views", views(n)),
+            fmt_ms(p99),
+            fmt_ms(q(&base_all, 0.99)),
+            fmt_ratio(median(&ratios_p99)),
+            goal.map_or_else(|| "–".to_owned(), |g| format!("≤ {g} ms")),
+            goal.map_or(Verdict::Info, |g| Verdict::from_goal(Some(p99 <= g))),
+        );
+    }
+    app.stop().await;
+    base.stop().await;
+    Ok(report)
+}
+
+fn views(n: usize) -> String {
+    if n == 1 { "1 view".to_owned() } else { format!("{} views", thousands(n as f64)) }
+}
+
+// ------------------------------------------------------------------ 3. memory
+
+async fn memory_section(h: &Harness, plan: &Plan, nofile: u64) -> Fallible<Report> {
+    let mut report = Report::default();
+    if (plan.mem_streams as u64) + 256 > nofile {
+        return fail(format!("the open-file limit {nofile} is too low for {} streams", plan.mem_streams));
+    }
+    let mut runs = Vec::new();
+    for run in 0..plan.mem_runs {
+        let f = memory::run(h, plan.mem_sessions, plan.mem_streams, plan.mem_settle).await?;
+        report.detail(format!(
+            "memory run {}: idle {}, {}/session, {}/stream (distinct sessions), {}/stream (one session); \
+             baseline idle {}, {}/stream",
+            run + 1,
+            fmt_bytes(f.idle),
+            fmt_bytes(f.per_session),
+            fmt_bytes(f.per_stream_distinct),
+            fmt_bytes(f.per_stream_one_session),
+            fmt_bytes(f.baseline_idle),
+            fmt_bytes(f.baseline_per_stream)
+        ));
+        runs.push(f);
+    }
+    let m =
+        |f: &dyn Fn(&memory::Figures) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(0.0);
+    let idle = m(&|f| f.idle);
+    let base_idle = m(&|f| f.baseline_idle);
+    report.row(
+        "3",
+        "Memory: RSS at idle",
+        fmt_bytes(idle),
+        fmt_bytes(base_idle),
+        fmt_ratio(Some(idle / base_idle)),
+        "≤ 6 MB",
+        Verdict::from_goal(Some(idle <= 6.0 * MIB)),
+    );
+    let per_session = m(&|f| f.per_session);
+    report.row(
+        "3",
+        format!("Memory: per idle session (at {} sessions)", thousands(plan.mem_sessions as f64)),
+        fmt_bytes(per_session),
+        "–",
+        "–",
+        "≤ 1 KB",
+        Verdict::from_goal(Some(per_session <= KIB)),
+    );
+    let base_stream = m(&|f| f.baseline_per_stream);
+    for (what, value) in [
+        ("each on its own session", m(&|f| f.per_stream_distinct)),
+        ("all on one session", m(&|f| f.per_stream_one_session)),
+    ] {
+        report.row(
+            "3",
+            format!("Memory: per open stream ({} streams, {what})", thousands(plan.mem_streams as f64)),
+            fmt_bytes(value),
+            fmt_bytes(base_stream),
+            fmt_ratio(Some(value / base_stream)),
+            "≤ 16 KB",
+            Verdict::from_goal(Some(value <= 16.0 * KIB)),
+        );
+    }
+    Ok(report)
+}
+
+// ------------------------------------------------------------------ 4. start, first load, browser
+
+async fn start_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
+    let mut report = Report::default();
+    let mut app_times = Vec::new();
+    let mut base_times = Vec::new();
+    let mut ready_lines = Vec::new();
+    let mut ratios = Vec::new();
+    for _ in 0..plan.cold_starts {
+        let a = start::cold_start(h, Kind::App).await?;
+        let b = start::cold_start(h, Kind::Baseline).await?;
+        ratios.push(ms(a.to_healthy) / ms(b.to_healthy));
+        app_times.push(ms(a.to_healthy));
+        ready_lines.push(ms(a.to_ready_line));
+        base_times.push(ms(b.to_healthy));
+    }
+    let app_ms = median(&app_times).unwrap_or(0.0);
+    report.detail(format!(
+        "cold start: app {:?} ms (ready line after {} median), baseline {:?} ms",
+        app_times.iter().map(|t| (t * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        fmt_ms(median(&ready_lines).unwrap_or(0.0)),
+        base_times.iter().map(|t| (t * 10.0).round() / 10.0).collect::<Vec<_>>()
+    ));
+    report.row(
+        "4a",
+        format!("Cold start: spawn → /healthz 200 (median of {})", plan.cold_starts),
+        fmt_ms(app_ms),
+        fmt_ms(median(&base_times).unwrap_or(0.0)),
+        fmt_ratio(median(&ratios)),
+        "≤ 20 ms",
+        Verdict::from_goal(Some(app_ms <= 20.0)),
+    );
+
+    let app = h.start_app(&[]).await?;
+    app.healthy(Duration::from_secs(10)).await?;
+    let load = start::first_load(app.addr, "br, gzip").await?;
+    let gzip = start::first_load(app.addr, "gzip").await?;
+    for r in load.resources.iter().chain(&load.extras) {
+        report.detail(format!(
+            "first load: {} → {} {}, {} B received (request {} B)",
+            redact(&r.path),
+            r.status,
+            r.encoding,
+            thousands(r.wire_bytes as f64),
+            r.request_bytes
+        ));
+    }
+    let total = load.total();
+    let extras: usize = load.extras.iter().map(|r| r.wire_bytes).sum();
+    report.detail(format!(
+        "first load: total {} B with br, gzip; {} B with gzip only; the stream worker and the event stream's \
+         head and first event add {} B (not counted)",
+        thousands(total as f64),
+        thousands(gzip.total() as f64),
+        thousands(extras as f64)
+    ));
+    report.row(
+        "4b",
+        "First load: GET / + page + CSS/JS assets, br/gzip, bytes received (headers included)",
+        format!("{} B", thousands(total as f64)),
+        "–",
+        "–",
+        "≤ 22 KB",
+        Verdict::from_goal(Some(total as f64 <= 22.0 * KIB)),
+    );
+    app.stop().await;
+    Ok(report)
+}
+
+/// A path with its session and view ids replaced by placeholders.
+fn redact(path: &str) -> String {
+    let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+    let mut out = match path.strip_prefix("/s/") {
+        Some(rest) => format!("/s/{{sid}}{}", &rest[rest.find('/').unwrap_or(rest.len())..]),
+        None => path.to_owned(),
+    };
+    if let Some(query) = query {
+        out.push_str(if query.starts_with("view=") { "?view={view}" } else { "?…" });
+    }
+    out
+}
+
+async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
+    let mut report = Report::default();
+    let app = h.start_app(&[]).await?;
+    app.healthy(Duration::from_secs(10)).await?;
+    let t = browser::measure(app.addr, plan.browser_tries, &h.scratch).await;
+    // How many widget POSTs the tries made (the app counts requests by route).
+    let posts = async {
+        let mut conn = Conn::connect(app.addr).await?;
+        let metrics = conn.roundtrip(&get(&app.addr, "/metrics", ""), true).await?.text();
+        let count = metrics
+            .lines()
+            .filter(|l| l.contains("_count") && l.contains("widgets") && l.contains("POST"))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .sum::<f64>();
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(count)
+    }
+    .await;
+    app.stop().await;
+    let t = t?;
+    let mut sorted = t.enter_to_kg.clone();
+    sorted.sort_by(f64::total_cmp);
+    report.detail(format!(
+        "browser: Enter → #wc-kg changed, ms: {:?}; → next frame median {}; in-page fetch('/healthz') median {}",
+        sorted.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        fmt_ms(median(&t.enter_to_frame).unwrap_or(0.0)),
+        fmt_ms(median(&t.fetch_floor).unwrap_or(0.0))
+    ));
+    // Where the time goes, event by event (median over tries of when each
+    // first fired after Enter).
+    let mut names: Vec<String> = t.phases.iter().flatten().map(|(n, _)| n.clone()).collect();
+    names.sort();
+    names.dedup();
+    let mut phases: Vec<(f64, String)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let at: Vec<f64> =
+                t.phases.iter().flatten().filter(|(n, _)| *n == name).map(|(_, v)| *v).collect();
+            median(&at).map(|m| (m, format!("{name} {}", fmt_ms(m))))
+        })
+        .collect();
+    phases.sort_by(|a, b| a.0.total_cmp(&b.0));
+    report.detail(format!(
+        "browser: after Enter (medians): {}",
+        phases.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join(", ")
+    ));
+    if let Ok(posts) = posts {
+        let enters = t.enter_to_kg.len() + 2;
+        report.detail(format!(
+            "browser: {enters} Enter presses made {posts} widget POSTs ({:.1} per Enter)",
+            posts / enters as f64
+        ));
+    }
+    let med = median(&t.enter_to_kg).unwrap_or(f64::NAN);
+    let floor = median(&t.fetch_floor).unwrap_or(f64::NAN);
+    report.row(
+        "4c",
+        format!(
+            "Browser: Enter in Pounds → Kilograms shows it (median of {}; baseline: in-page fetch of /healthz)",
+            t.enter_to_kg.len()
+        ),
+        fmt_ms(med),
+        fmt_ms(floor),
+        fmt_ratio(Some(med / floor)),
+        "≤ 5 ms",
+        Verdict::from_goal(Some(med <= 5.0)),
+    );
+    Ok(report)
+}
+
+// ------------------------------------------------------------------ 5. criterion
+
+async fn criterion_section(manifest_dir: &Path) -> Fallible<Report> {
+    let mut report = Report::default();
+    for bench in micro::run(manifest_dir).await? {
+        report.detail(format!("criterion: {}: {}", bench.name, bench.estimate));
+        report.row(
+            "5",
+            format!("Micro (criterion): {}", bench.name),
+            bench.median,
+            "–",
+            "–",
+            "–",
+            Verdict::Info,
+        );
+    }
+    Ok(report)
+}
