@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -47,6 +48,10 @@ impl Server {
             // shutdown would wait for them forever.
             let _ = stop.send(true);
         };
+        // Small answers go out at once instead of waiting on Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown).await;
         housekeeping.abort();
         served

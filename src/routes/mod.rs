@@ -20,12 +20,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::CompressionLevel;
-use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::context::AppContext;
 use crate::error::AppError;
@@ -77,20 +74,15 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
     // middleware: that is most of the per-request allocations, and of the
     // memory an open event stream holds.
     let stack = tower::ServiceBuilder::new()
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
-        )
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), every_response))
         .layer(compression())
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Router::new().merge(cross_origin).merge(own).layer(stack).with_state(ctx)
 }
 
-/// What every response gets: the security headers, and its place in the
-/// latency histogram (by route pattern).
+/// What every response gets: the security headers, its place in the
+/// latency histogram, and one log line (by route pattern: paths hold
+/// session ids, which are capabilities and never logged).
 async fn every_response(
     axum::extract::State(ctx): axum::extract::State<Arc<AppContext>>,
     request: Request,
@@ -120,7 +112,10 @@ async fn every_response(
     }
 
     let route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
-    ctx.metrics.request_served(route, &method, response.status().as_u16(), started.elapsed());
+    let (status, took) = (response.status().as_u16(), started.elapsed());
+    ctx.metrics.request_served(route, &method, status, took);
+    // For event streams this is when the stream opened.
+    tracing::info!(%method, route, status, latency = ?took, "finished processing request");
     response
 }
 
@@ -214,12 +209,6 @@ async fn time_limit(
         Ok(response) => response,
         Err(_) => AppError::Timeout.into_response(),
     }
-}
-
-/// Logs the route pattern, never the path: paths hold session ids.
-fn request_span(request: &Request) -> tracing::Span {
-    let route = request.extensions().get::<MatchedPath>().map_or("<unmatched>", MatchedPath::as_str);
-    tracing::info_span!("request", method = %request.method(), route)
 }
 
 fn value(text: &'static str) -> HeaderValue {
