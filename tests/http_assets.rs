@@ -166,8 +166,16 @@ async fn every_response_carries_the_security_headers() {
     replies
         .push(("POST 413".to_owned(), app.post_form(&sid, "lbs", &[("x", &"x".repeat(5000))], true).await));
     for (what, reply) in &replies {
-        assert_security_headers(&reply.headers, what);
+        // The policy governs documents: every HTML answer carries it.
+        if is_html(reply) {
+            assert_security_headers(&reply.headers, what);
+        } else {
+            assert_subresource_headers(&reply.headers, what);
+        }
     }
+    // Pages, fragments, errors and the htmx answers are HTML.
+    let html = replies.iter().filter(|(_, r)| is_html(r)).count();
+    assert!(html >= 9, "{html} HTML answers");
 }
 
 #[tokio::test]
@@ -289,4 +297,12 @@ async fn the_stream_worker_runs_under_its_own_strict_policy() {
     assert_eq!(reply.status, 200, "{worker}");
     assert_eq!(reply.header("content-security-policy"), "default-src 'none'; connect-src 'self'");
     assert_subresource_headers(&reply.headers, &worker);
+}
+
+fn is_html(reply: &Reply) -> bool {
+    reply
+        .headers
+        .get("content-type")
+        .and_then(|t| t.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"))
 }

@@ -101,13 +101,11 @@ async fn every_response(
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, value("no-store"));
     }
-    // The policy goes on documents and fragments; browsers ignore it on
-    // scripts and style sheets (the stream worker carries its own).
-    let subresource = headers.get(header::CONTENT_TYPE).is_some_and(|t| {
-        let t = t.as_bytes();
-        t.starts_with(b"text/javascript") || t.starts_with(b"text/css")
-    });
-    if !subresource {
+    // The policy governs documents, so it goes on HTML: pages, fragments
+    // and error pages. Browsers ignore it elsewhere (the stream worker,
+    // a script that runs as a document of its own, carries its own).
+    let html = headers.get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    if html {
         headers.insert(header::CONTENT_SECURITY_POLICY, ctx.content_security_policy.clone());
     }
 

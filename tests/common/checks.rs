@@ -192,9 +192,10 @@ pub fn assert_security_headers(headers: &HeaderMap, what: &str) {
     assert_eq!(header(headers, "x-content-type-options"), "nosniff", "{what}");
 }
 
-/// Scripts and style sheets: no referrer and no sniffing. A CSP on them
-/// would be ignored by browsers, so none is sent (the stream worker, whose
-/// own policy governs it, is checked in `http_assets`).
+/// Everything that is not a document (scripts, style sheets, JSON,
+/// redirects): no referrer and no sniffing. A CSP there would be ignored,
+/// so none is sent (the stream worker, whose own policy governs it, is
+/// checked in `http_assets`).
 pub fn assert_subresource_headers(headers: &HeaderMap, what: &str) {
     assert_eq!(header(headers, "referrer-policy"), "no-referrer", "{what}");
     assert_eq!(header(headers, "x-content-type-options"), "nosniff", "{what}");
