@@ -6,8 +6,11 @@ use axum::http::HeaderValue;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::error::AppError;
 use crate::routes::{CSP_FALLBACK, content_security_policy};
-use crate::session::{FanOut, MemoryStore, SessionStore, StoreLimits, StreamLimits};
+use crate::session::{
+    FanOut, MemoryStore, ReadToken, SessionId, SessionStore, Snapshot, StoreLimits, StreamLimits,
+};
 use crate::telemetry::Metrics;
 
 pub struct AppContext {
@@ -43,6 +46,19 @@ impl AppContext {
             content_security_policy,
             shutdown,
         }
+    }
+}
+
+impl AppContext {
+    /// The session's current state; an unknown or expired id is a 404.
+    pub async fn snapshot(&self, sid: &SessionId) -> Result<Snapshot, AppError> {
+        self.store.get(sid).await?.ok_or(AppError::UnknownSession)
+    }
+
+    /// The session a read token stands for, and its state; an unknown or
+    /// expired token is a 404.
+    pub async fn reader(&self, token: &ReadToken) -> Result<(SessionId, Snapshot), AppError> {
+        self.store.by_token(token).await?.ok_or(AppError::UnknownSession)
     }
 }
 

@@ -18,7 +18,7 @@ fn own_stream(query: Option<&str>) -> bool {
 
 /// `GET /s/{sid}/fragments/converter`
 pub async fn converter(ctx: Ctx, Sid(sid): Sid, PublicBase(base): PublicBase) -> Result<Response, AppError> {
-    let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
+    let snapshot = ctx.snapshot(&sid).await?;
     let links = Links::writer(&base, &sid);
     Ok(converter_fragment(&base, &links, &ViewId::random(), &snapshot).into_response())
 }
@@ -30,7 +30,7 @@ pub async fn state(
     PublicBase(base): PublicBase,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
+    let snapshot = ctx.snapshot(&sid).await?;
     let links = Links::writer(&base, &sid);
     Ok(state_fragment(&base, &links, &snapshot, own_stream(query.as_deref())).into_response())
 }
@@ -41,7 +41,7 @@ pub async fn reader_converter(
     Token(token): Token,
     PublicBase(base): PublicBase,
 ) -> Result<Response, AppError> {
-    let (_, snapshot) = ctx.store.by_token(&token).await?.ok_or(AppError::UnknownSession)?;
+    let (_, snapshot) = ctx.reader(&token).await?;
     let links = Links::reader(&base, &token);
     Ok(outputs_fragment(&base, &links, &snapshot).into_response())
 }
@@ -53,7 +53,7 @@ pub async fn reader_state(
     PublicBase(base): PublicBase,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
-    let (_, snapshot) = ctx.store.by_token(&token).await?.ok_or(AppError::UnknownSession)?;
+    let (_, snapshot) = ctx.reader(&token).await?;
     let links = Links::reader(&base, &token);
     Ok(state_fragment(&base, &links, &snapshot, own_stream(query.as_deref())).into_response())
 }

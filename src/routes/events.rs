@@ -34,7 +34,7 @@ pub async fn writer(ctx: Ctx, Sid(sid): Sid, RawQuery(query): RawQuery) -> Resul
 
 /// `GET /v/{token}/events`: for read-only views.
 pub async fn reader(ctx: Ctx, Token(token): Token) -> Result<Response, AppError> {
-    let (sid, _) = ctx.store.by_token(&token).await?.ok_or(AppError::UnknownSession)?;
+    let (sid, _) = ctx.reader(&token).await?;
     open(&ctx, sid, Audience::Reader, None).await
 }
 
@@ -47,7 +47,7 @@ async fn open(
     // Subscribe before reading the state, so a change made in between
     // reaches the stream one way or the other.
     let mut subscription = ctx.fan_out.subscribe(&sid).map_err(AppError::Busy)?;
-    let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
+    let snapshot = ctx.snapshot(&sid).await?;
     ctx.fan_out.publish(&sid, snapshot, None);
     let render = match audience {
         Audience::Writer => render_writer,

@@ -21,7 +21,7 @@ pub async fn start(ctx: Ctx) -> Result<Redirect, AppError> {
 }
 
 pub async fn show(ctx: Ctx, Sid(sid): Sid) -> Result<Response, AppError> {
-    let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
+    let snapshot = ctx.snapshot(&sid).await?;
     Ok(page(&ctx, &sid, &snapshot, None).await?.into_response())
 }
 

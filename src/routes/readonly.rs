@@ -12,12 +12,12 @@ use crate::views::readonly::reader_page;
 use super::extract::Token;
 
 pub async fn page(ctx: Ctx, Token(token): Token) -> Result<Response, AppError> {
-    let (_, snapshot) = ctx.store.by_token(&token).await?.ok_or(AppError::UnknownSession)?;
+    let (_, snapshot) = ctx.reader(&token).await?;
     Ok(reader_page(&Links::reader("", &token), &snapshot).into_response())
 }
 
 /// `GET /v/{token}/state.json`
 pub async fn json(ctx: Ctx, Token(token): Token) -> Result<Json<State>, AppError> {
-    let (_, snapshot) = ctx.store.by_token(&token).await?.ok_or(AppError::UnknownSession)?;
+    let (_, snapshot) = ctx.reader(&token).await?;
     Ok(Json(snapshot.state))
 }

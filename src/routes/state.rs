@@ -10,6 +10,6 @@ use super::extract::Sid;
 
 /// `GET /s/{sid}/state.json`: `{"lbs":…,"kg":…}`, in widget order.
 pub async fn json(ctx: Ctx, Sid(sid): Sid) -> Result<Json<State>, AppError> {
-    let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
+    let snapshot = ctx.snapshot(&sid).await?;
     Ok(Json(snapshot.state))
 }

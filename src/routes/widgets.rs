@@ -44,7 +44,7 @@ pub async fn commit(
                 NumberError::NotANumber => Rejection::NotANumber,
                 NumberError::TooLarge => Rejection::TooLarge,
             });
-            let snapshot = ctx.store.get(&sid).await?.ok_or(AppError::UnknownSession)?;
+            let snapshot = ctx.snapshot(&sid).await?;
             return reply.refused(&snapshot, &why.to_string()).await;
         }
     };
