@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::routes::{CSP_FALLBACK, content_security_policy};
+use crate::routes::content_security_policy;
 use crate::session::{
     FanOut, MemoryStore, ReadToken, SessionId, SessionStore, Snapshot, StoreLimits, StreamLimits,
 };
@@ -36,8 +36,11 @@ impl AppContext {
             per_session: config.max_streams_per_session,
             total: config.max_streams,
         });
+        // FRAME_ANCESTORS is checked when parsed; should a hand-built config
+        // still hold something unsendable, fall back to the default.
         let content_security_policy = HeaderValue::try_from(content_security_policy(&config.frame_ancestors))
-            .unwrap_or_else(|_| HeaderValue::from_static(CSP_FALLBACK));
+            .or_else(|_| HeaderValue::try_from(content_security_policy("'self'")))
+            .expect("the default policy is a valid header value");
         Self {
             config,
             store: Arc::new(store),

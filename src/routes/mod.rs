@@ -27,8 +27,6 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::context::AppContext;
 use crate::error::AppError;
 
-pub use events::sse_event;
-
 /// Form bodies are a number and a few words; anything past this is refused
 /// with 413 before it is read.
 pub const BODY_LIMIT: usize = 4 * 1024;
@@ -136,9 +134,6 @@ pub(crate) fn content_security_policy(frame_ancestors: &str) -> String {
          worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {frame_ancestors}"
     )
 }
-
-pub(crate) const CSP_FALLBACK: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-connect-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'self'";
 
 /// Request headers htmx sends, which a cross-origin request must be
 /// allowed to carry.

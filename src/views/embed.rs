@@ -15,9 +15,9 @@ use super::widgets::{FieldContent, widget};
 use super::{Links, dump};
 
 /// A live wrapper: the stylesheet, the content and the stream.
-fn live(base: &str, events: Option<String>, view: Option<&ViewId>, content: Markup) -> Markup {
+fn live(base: &str, events: String, view: Option<&ViewId>, content: Markup) -> Markup {
     html! {
-        div.wc-embed hx-ext=[events.as_ref().map(|_| "sse")] sse-connect=[events]
+        div.wc-embed hx-ext="sse" sse-connect=(events)
             data-view=[view.map(ViewId::as_str)] {
             link rel="stylesheet" href=(Links::stylesheet(base));
             (content)
@@ -35,13 +35,13 @@ pub fn converter_fragment(base: &str, links: &Links, view: &ViewId, snapshot: &S
         }
         (sse_sink())
     };
-    live(base, Some(links.events(Some(view))), Some(view), content)
+    live(base, links.events(Some(view)), Some(view), content)
 }
 
 /// `/v/{token}/fragments/converter`: both values, read-only.
 pub fn outputs_fragment(base: &str, links: &Links, snapshot: &Snapshot) -> Markup {
     let content = html! { (outputs(snapshot)) (sse_sink()) };
-    live(base, Some(links.events(None)), None, content)
+    live(base, links.events(None), None, content)
 }
 
 /// `…/fragments/state`: the dump, with its own stream unless another
@@ -51,5 +51,5 @@ pub fn state_fragment(base: &str, links: &Links, snapshot: &Snapshot, own_stream
         return dump(snapshot, None, false);
     }
     let content = html! { (dump(snapshot, None, false)) (sse_sink()) };
-    live(base, Some(links.events(None)), None, content)
+    live(base, links.events(None), None, content)
 }
