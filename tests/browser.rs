@@ -28,19 +28,6 @@ const KG_MINUS: &str = "form:has(#wc-kg) button[name=step][value=down]";
 /// Console errors a test may cause on purpose: refused input answers 422.
 const REFUSAL: &str = "status of 422";
 
-/// Opens `/`, follows its redirect to a new session and waits for htmx.
-/// Returns the session page's URL and id.
-async fn open_new_session(b: &Browser, app: &TestApp) -> (String, String) {
-    b.goto(&app.url("/")).await;
-    let url = b.current_url().await;
-    let sid = url
-        .strip_prefix(&app.url("/s/"))
-        .unwrap_or_else(|| panic!("/ should lead to /s/{{sid}}, got {url}"))
-        .to_owned();
-    b.wait_htmx().await;
-    (url, sid)
-}
-
 /// How many widget POSTs the server has answered, from its own metrics.
 fn widget_posts(app: &TestApp) -> u64 {
     let metrics = app.ctx.metrics.render(0, 0, 0);
@@ -66,7 +53,7 @@ async fn assert_no_console_errors(b: &Browser, allowed: &[&str]) {
 async fn typing_pounds_and_enter_converts_to_kilograms() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (_, sid) = open_new_session(&b, &app).await;
+        let (_, sid) = b.open_new_session(&app).await;
         assert_eq!(b.client.title().await.unwrap(), "st.session_state");
         b.wait_value(LBS, "0.00").await;
         b.wait_value(KG, "0.00").await;
@@ -90,7 +77,7 @@ async fn typing_pounds_and_enter_converts_to_kilograms() {
 async fn plus_and_minus_on_kilograms_update_pounds() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (_, sid) = open_new_session(&b, &app).await;
+        let (_, sid) = b.open_new_session(&app).await;
         b.commit(LBS, "10").await;
         b.wait_value(KG, "4.54").await;
 
@@ -113,7 +100,7 @@ async fn plus_and_minus_on_kilograms_update_pounds() {
 async fn arrow_keys_step_like_the_buttons() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (_, _sid) = open_new_session(&b, &app).await;
+        let (_, _sid) = b.open_new_session(&app).await;
         b.commit(LBS, "10").await;
         b.wait_value(KG, "4.54").await;
 
@@ -137,7 +124,7 @@ async fn arrow_keys_step_like_the_buttons() {
 async fn letters_show_a_message_and_change_nothing() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (_, sid) = open_new_session(&b, &app).await;
+        let (_, sid) = b.open_new_session(&app).await;
         b.commit(LBS, "10").await;
         b.wait_value(KG, "4.54").await;
         b.wait_text_contains(DUMP, "4.5359237").await;
@@ -179,7 +166,7 @@ async fn letters_show_a_message_and_change_nothing() {
 async fn reload_keeps_the_values() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (url, _sid) = open_new_session(&b, &app).await;
+        let (url, _sid) = b.open_new_session(&app).await;
         b.commit(LBS, "10").await;
         b.wait_value(KG, "4.54").await;
 
@@ -240,7 +227,7 @@ async fn without_javascript_the_plain_form_converts() {
 async fn screenshot_of_a_converted_page() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (_, _sid) = open_new_session(&b, &app).await;
+        let (_, _sid) = b.open_new_session(&app).await;
         b.commit(LBS, "10").await;
         b.wait_value(KG, "4.54").await;
         b.wait_text_contains(DUMP, "4.5359237").await;
@@ -360,7 +347,7 @@ async fn sync_latency(
 async fn two_windows_stay_in_step_both_ways() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (url, sid) = open_new_session(&b, &app).await;
+        let (url, sid) = b.open_new_session(&app).await;
         let a = b.window().await;
         b.wait_live().await;
         let w = b.open_window(&url).await;
@@ -398,7 +385,7 @@ async fn two_windows_stay_in_step_both_ways() {
 async fn unsaved_typing_in_b_survives_a_change_in_a() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (url, sid) = open_new_session(&b, &app).await;
+        let (url, sid) = b.open_new_session(&app).await;
         let a = b.window().await;
         b.wait_live().await;
         let w = b.open_window(&url).await;
@@ -440,7 +427,7 @@ async fn unsaved_typing_in_b_survives_a_change_in_a() {
 async fn ten_tabs_of_one_session_all_load_and_update() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let (url, _sid) = open_new_session(&b, &app).await;
+        let (url, _sid) = b.open_new_session(&app).await;
         let mut tabs = vec![b.window().await];
         for _ in 1..10 {
             let handle = b.client.new_window(true).await.expect("new tab").handle;

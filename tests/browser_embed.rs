@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
-use browser_support::{Browser, Options, wait_for, with_browser};
+use browser_support::{Options, wait_for, with_browser};
 use common::{TestApp, spawn_app_with};
 use weight_converter::Config;
 
@@ -47,23 +47,14 @@ async fn app_allowing(origins: Vec<String>) -> TestApp {
     spawn_app_with(config).await
 }
 
-/// Opens the app's own page for a new session; returns the session id.
-async fn open_app_page(b: &Browser, app: &TestApp) -> String {
-    b.goto(&app.url("/")).await;
-    let url = b.current_url().await;
-    let sid = url.strip_prefix(&app.url("/s/")).expect("a session page").to_owned();
-    b.wait_htmx().await;
-    b.wait_live().await;
-    sid
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_embedded_converter_and_the_app_page_stay_in_step() {
     let mut host = HostSite::bind().await;
     let app = app_allowing(vec![host.origin.clone()]).await;
     with_browser(Options::default(), |b| async move {
         let main_window = b.window().await;
-        let sid = open_app_page(&b, &app).await;
+        let (_, sid) = b.open_new_session(&app).await;
+        b.wait_live().await;
         host.serve(&app.base, &sid);
 
         let host_window = b.open_window(&format!("{}/", host.origin)).await;

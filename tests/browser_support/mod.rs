@@ -414,6 +414,19 @@ impl Browser {
         self.client.goto(url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
+    /// Opens `/`, follows its redirect to a new session and waits for
+    /// htmx. Returns the session page's URL and id.
+    pub async fn open_new_session(&self, app: &crate::common::TestApp) -> (String, String) {
+        self.goto(&app.url("/")).await;
+        let url = self.current_url().await;
+        let sid = url
+            .strip_prefix(&app.url("/s/"))
+            .unwrap_or_else(|| panic!("/ should lead to /s/{{sid}}, got {url}"))
+            .to_owned();
+        self.wait_htmx().await;
+        (url, sid)
+    }
+
     pub async fn current_url(&self) -> String {
         self.client.current_url().await.expect("current url").to_string()
     }
