@@ -111,7 +111,7 @@ async fn every_response(
     let (status, took) = (response.status().as_u16(), started.elapsed());
     ctx.metrics.request_served(route, &method, status, took);
     // For event streams this is when the stream opened.
-    tracing::info!(%method, route, status, latency = ?took, "finished processing request");
+    tracing::info!(%method, route, status, latency_us = took.as_micros() as u64, "finished processing request");
     response
 }
 

@@ -147,27 +147,3 @@ impl Default for Metrics {
         Self::new()
     }
 }
-
-/// Logs to stderr as text or JSON lines, filtered by `RUST_LOG`
-/// (default `info`: one line per request with status and latency).
-///
-/// Lines are written by a background thread, so a request never waits on
-/// stderr; if it falls far behind, lines are dropped rather than queued
-/// without bound. Keep the guard alive: dropping it flushes the rest.
-pub fn init_logs(format: &str) -> tracing_appender::non_blocking::WorkerGuard {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // A short queue: the default (128k lines) would preallocate megabytes.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(4096)
-        .lossy(true)
-        .finish(std::io::stderr());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(colour);
-    if format == "json" {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
-    guard
-}
