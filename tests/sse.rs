@@ -511,3 +511,19 @@ async fn an_idle_stream_sends_keep_alive_comments() {
     );
     assert!(stream.comments >= 2, "keep-alive comments seen: {}", stream.comments);
 }
+
+#[tokio::test]
+async fn a_stream_outlives_the_request_timeout() {
+    // REQUEST_TIMEOUT bounds the wait for a response to start; an event
+    // stream has started, and must go on as long as its viewer stays.
+    let mut config = Config::for_tests();
+    config.request_timeout = Duration::from_millis(300);
+    let app = spawn_app_with(config).await;
+    let sid = app.new_session().await;
+    let mut stream = open_at(&app, &sid, None, 0).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    change(&app, &sid, "lbs", "10", None).await;
+    let event = stream.expect_event().await;
+    assert_eq!((event.event.as_str(), event.version()), ("state", 1));
+    assert!(dump_pair(&event.data).0 == 10.0, "{}", event.data);
+}
