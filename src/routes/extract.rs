@@ -1,20 +1,34 @@
 //! Extractors whose rejections render as [`AppError`], never as axum's
 //! plain-text defaults.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use bytes::Bytes;
+use http_body_util::LengthLimitError;
 
 use crate::context::AppContext;
 use crate::error::AppError;
 use crate::session::{Key, ReadToken, SessionId};
 
-async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Result<String, AppError> {
+use super::BODY_LIMIT;
+
+/// The `name` parameter of the matched route, parsed; anything else is a 404.
+async fn path_param<S, T>(
+    parts: &mut Parts,
+    state: &S,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, AppError>,
+) -> Result<T, AppError>
+where
+    S: Send + Sync,
+{
     let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| AppError::NotFound)?;
-    params.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_owned()).ok_or(AppError::NotFound)
+    let (_, text) = params.iter().find(|(key, _)| *key == name).ok_or(AppError::NotFound)?;
+    parse(text)
 }
 
 /// The `{sid}` of a session route; malformed ids are unknown sessions.
@@ -23,8 +37,10 @@ pub struct Sid(pub SessionId);
 impl<S: Send + Sync> FromRequestParts<S> for Sid {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let text = path_param(parts, state, "sid").await?;
-        SessionId::parse(&text).map(Sid).ok_or(AppError::UnknownSession)
+        path_param(parts, state, "sid", |text| {
+            SessionId::parse(text).map(Sid).ok_or(AppError::UnknownSession)
+        })
+        .await
     }
 }
 
@@ -34,8 +50,10 @@ pub struct Token(pub ReadToken);
 impl<S: Send + Sync> FromRequestParts<S> for Token {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let text = path_param(parts, state, "token").await?;
-        ReadToken::parse(&text).map(Token).ok_or(AppError::UnknownSession)
+        path_param(parts, state, "token", |text| {
+            ReadToken::parse(text).map(Token).ok_or(AppError::UnknownSession)
+        })
+        .await
     }
 }
 
@@ -71,8 +89,8 @@ pub struct WidgetKey(pub Key);
 impl<S: Send + Sync> FromRequestParts<S> for WidgetKey {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let text = path_param(parts, state, "key").await?;
-        text.parse().map(WidgetKey).map_err(|()| AppError::NotFound)
+        path_param(parts, state, "key", |text| text.parse().map(WidgetKey).map_err(|()| AppError::NotFound))
+            .await
     }
 }
 
@@ -86,19 +104,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Htmx {
     }
 }
 
-/// A form-encoded body, as name/value pairs. The body limit is the
-/// router's; going over it is a 413.
-pub struct Form(pub Vec<(String, String)>);
+/// A form-encoded body of at most [`BODY_LIMIT`] bytes; more is a 413.
+/// Fields are decoded when asked for, without copying unless escaped.
+pub struct Form(Bytes);
 
 impl Form {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    /// The first value of each of `names`, in one pass over the body.
+    pub fn fields<const N: usize>(&self, names: [&str; N]) -> [Option<Cow<'_, str>>; N] {
+        let mut found = [const { None }; N];
+        for (name, value) in form_urlencoded::parse(&self.0) {
+            if let Some(i) = names.iter().position(|wanted| *wanted == name) {
+                found[i].get_or_insert(value);
+            }
+        }
+        found
     }
 }
 
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = AppError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, AppError> {
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -108,14 +133,14 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         if !is_form {
             return Err(AppError::UnsupportedMediaType);
         }
-        let body = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let body = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|e| {
+            if e.into_inner().is::<LengthLimitError>() {
                 AppError::PayloadTooLarge
             } else {
                 AppError::BadRequest("The request body could not be read.")
             }
         })?;
-        Ok(Form(form_urlencoded::parse(&body).into_owned().collect()))
+        Ok(Form(body))
     }
 }
 

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{get, post};
 use tower_http::CompressionLevel;
@@ -27,7 +26,7 @@ use crate::context::AppContext;
 use every_response::EveryResponseLayer;
 
 /// Form bodies are a number and a few words; anything past this is refused
-/// with 413 before it is read.
+/// with 413 as soon as it is seen.
 pub const BODY_LIMIT: usize = 4 * 1024;
 
 pub fn router(ctx: Arc<AppContext>) -> Router {
@@ -65,10 +64,8 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
     // One layer, so each route is wrapped (and boxed) once, not once per
     // middleware: that is most of the per-request allocations, and of the
     // memory an open event stream holds.
-    let stack = tower::ServiceBuilder::new()
-        .layer(EveryResponseLayer::new(Arc::clone(&ctx)))
-        .layer(compression())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    let stack =
+        tower::ServiceBuilder::new().layer(EveryResponseLayer::new(Arc::clone(&ctx))).layer(compression());
     Router::new().merge(cross_origin).merge(own).layer(stack).with_state(ctx)
 }
 

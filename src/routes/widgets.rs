@@ -27,17 +27,18 @@ pub async fn commit(
     form: Form,
 ) -> Result<Response, AppError> {
     // An empty field commits the default; a missing one is a broken form.
-    let text = form.get(key.as_str()).ok_or(AppError::BadRequest("The form has no value for this field."))?;
-    let step = match form.get("step") {
+    let [text, step, view] = form.fields([key.as_str(), "step", "view"]);
+    let text = text.ok_or(AppError::BadRequest("The form has no value for this field."))?;
+    let step = match step.as_deref() {
         None => None,
         Some("up") => Some(Step::Up),
         Some("down") => Some(Step::Down),
         Some(_) => return Err(AppError::BadRequest("step must be up or down.")),
     };
-    let view = form.get("view").and_then(ViewId::parse);
-    let reply = Reply { ctx: &ctx, sid: &sid, key, htmx, text };
+    let view = view.and_then(|view| ViewId::parse(&view));
+    let reply = Reply { ctx: &ctx, sid: &sid, key, htmx, text: &text };
 
-    let typed = match parse_number(text) {
+    let typed = match parse_number(&text) {
         Ok(typed) => typed,
         Err(why) => {
             ctx.metrics.input_rejected(match why {

@@ -92,16 +92,30 @@ pub fn round2(value: f64) -> f64 {
     hundredths.round() / 100.0 + 0.0
 }
 
-/// What a field shows: two decimals, like Streamlit's `%0.2f`.
-pub fn display(value: f64) -> String {
-    format!("{:.2}", value + 0.0)
+/// What a field shows: two decimals, like Streamlit's `%0.2f`. Written
+/// straight into the page, with no string of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct TwoDecimals(pub f64);
+
+impl fmt::Display for TwoDecimals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.2}", self.0 + 0.0)
+    }
 }
 
 /// The full-precision form used in the state dump and JSON: the shortest
 /// text that reads back as the same float, always with a decimal point or
 /// exponent so it reads as a float (`0.0`, `4.5359237`, `1e+300`).
-pub fn full_precision(value: f64) -> String {
-    serde_json::Number::from_f64(value).map(|n| n.to_string()).unwrap_or_else(|| "null".to_owned())
+#[derive(Debug, Clone, Copy)]
+pub struct FullPrecision(pub f64);
+
+impl fmt::Display for FullPrecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match serde_json::Number::from_f64(self.0) {
+            Some(number) => fmt::Display::fmt(&number, f),
+            None => f.write_str("null"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -152,17 +166,17 @@ mod tests {
         assert_eq!(round2(1e307), 1e307);
         assert_eq!(round2(f64::MAX), f64::MAX);
         assert!(round2(-0.001).is_sign_positive());
-        assert_eq!(display(10.0), "10.00");
-        assert_eq!(display(4.5359237), "4.54");
-        assert_eq!(display(-0.0), "0.00");
+        assert_eq!(TwoDecimals(10.0).to_string(), "10.00");
+        assert_eq!(TwoDecimals(4.5359237).to_string(), "4.54");
+        assert_eq!(TwoDecimals(-0.0).to_string(), "0.00");
     }
 
     #[test]
     fn full_precision_round_trips() {
-        assert_eq!(full_precision(0.0), "0.0");
-        assert_eq!(full_precision(4.5359237), "4.5359237");
-        assert_eq!(full_precision(10.0), "10.0");
-        assert_eq!(full_precision(1e300), "1e+300");
-        assert_eq!(full_precision(f64::NAN), "null");
+        assert_eq!(FullPrecision(0.0).to_string(), "0.0");
+        assert_eq!(FullPrecision(4.5359237).to_string(), "4.5359237");
+        assert_eq!(FullPrecision(10.0).to_string(), "10.0");
+        assert_eq!(FullPrecision(1e300).to_string(), "1e+300");
+        assert_eq!(FullPrecision(f64::NAN).to_string(), "null");
     }
 }

@@ -9,15 +9,20 @@
 //! per change (BENCHMARKS.md). When the buffer is full, lines are dropped
 //! and counted rather than queued without bound, and a line says how many.
 
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
 /// How stale a log line can get before it reaches stderr.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
@@ -28,15 +33,148 @@ const BUFFER_LIMIT: usize = 1 << 20;
 /// Starts logging. Keep the guard alive: dropping it writes the rest.
 pub fn init_logs(format: &str) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let colour = io::IsTerminal::is_terminal(&io::stderr());
     let (sink, guard) = LogBuffer::start(io::stderr(), BUFFER_LIMIT, FLUSH_EVERY);
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink).with_ansi(colour);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink);
     if format == "json" {
         logs.json().init();
     } else {
-        logs.init();
+        logs.event_format(TextLine).init();
     }
     guard
+}
+
+/// The text format, in the shape of `tracing-subscriber`'s default:
+/// `2026-11-26T02:47:42.123456Z  INFO target: message key=value …`.
+/// Written directly: the default's styling and time formatting took
+/// about 7,000 instructions per request, a seventh of what a change
+/// costs (BENCHMARKS.md). This app opens no spans, so none are printed.
+struct TextLine;
+
+impl<S, N> FormatEvent<S, N> for TextLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        write_timestamp(&mut writer, SystemTime::now())?;
+        writer.write_str(match *meta.level() {
+            Level::ERROR => " ERROR ",
+            Level::WARN => "  WARN ",
+            Level::INFO => "  INFO ",
+            Level::DEBUG => " DEBUG ",
+            Level::TRACE => " TRACE ",
+        })?;
+        writer.write_str(meta.target())?;
+        writer.write_char(':')?;
+        let mut fields = Fields { out: &mut writer, result: Ok(()) };
+        event.record(&mut fields);
+        fields.result?;
+        writer.write_char('\n')
+    }
+}
+
+/// Writes each field as ` name=value` (the message bare), with control
+/// characters escaped so no value can start a forged line.
+struct Fields<'w, 'a> {
+    out: &'w mut Writer<'a>,
+    result: fmt::Result,
+}
+
+impl Fields<'_, '_> {
+    fn write(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        if self.result.is_err() {
+            return;
+        }
+        let out = &mut NoControl(&mut *self.out);
+        self.result = if field.name() == "message" {
+            write!(out, " {value}")
+        } else {
+            write!(out, " {}={value}", field.name())
+        };
+    }
+}
+
+impl Visit for Fields<'_, '_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.write(field, format_args!("{value}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.write(field, format_args!("{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.write(field, format_args!("{value}"));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.write(field, format_args!("{value}"));
+        } else {
+            self.write(field, format_args!("{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.write(field, format_args!("{value:?}"));
+    }
+}
+
+/// Passes text through, writing control characters (a newline, an
+/// escape sequence) as Rust escapes.
+struct NoControl<'w, W>(&'w mut W);
+
+impl<W: fmt::Write> fmt::Write for NoControl<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if !text.bytes().any(|b| b.is_ascii_control()) {
+            return self.0.write_str(text);
+        }
+        for c in text.chars() {
+            if c.is_ascii_control() {
+                write!(self.0, "{}", c.escape_default())?;
+            } else {
+                self.0.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// RFC 3339 in UTC with microseconds: `2026-11-26T02:47:42.123456Z`.
+fn write_timestamp(out: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
+    let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let second_of_day = seconds % 86_400;
+    write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+        since_epoch.subsec_micros()
+    )
+}
+
+/// The Gregorian date `days` after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Lines waiting for the next flush.
@@ -185,6 +323,28 @@ mod tests {
         sink.write_all(b"second\n").unwrap();
         drop(guard);
         assert_eq!(out.text(), "first\nsecond\n");
+    }
+
+    #[test]
+    fn timestamps_are_rfc_3339_in_utc() {
+        let at = |seconds: u64, micros: u32| {
+            let mut text = String::new();
+            let time = SystemTime::UNIX_EPOCH + Duration::new(seconds, micros * 1000);
+            write_timestamp(&mut text, time).unwrap();
+            text
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(at(951_782_400, 7), "2000-02-29T00:00:00.000007Z");
+        assert_eq!(at(1_795_660_062, 123_456), "2026-11-26T02:27:42.123456Z");
+        assert_eq!(at(4_102_444_799, 999_999), "2099-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_a_line() {
+        let mut text = String::new();
+        write!(NoControl(&mut text), "route=/x\n2026-01-01T00:00:00Z  INFO forged\u{1b}[31m").unwrap();
+        assert!(!text.contains('\n') && !text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("\\n2026") && text.contains("\\u{1b}"), "{text}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use crate::session::number::full_precision;
+use crate::session::number::FullPrecision;
 use crate::session::{Snapshot, ViewId};
 
 pub const DUMP_ID: &str = "wc-state";
@@ -19,7 +19,7 @@ pub fn dump(snapshot: &Snapshot, origin: Option<&ViewId>, oob: bool) -> Markup {
                 "{\n"
                 @for (i, (key, value)) in snapshot.state.entries().enumerate() {
                     "  " span.json-key { "\"" (key) "\"" } ": "
-                    span.json-number { (full_precision(value)) }
+                    span.json-number { (FullPrecision(value)) }
                     @if i < last { "," }
                     "\n"
                 }

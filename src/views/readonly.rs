@@ -4,7 +4,7 @@
 use maud::{Markup, html};
 
 use crate::assets;
-use crate::session::number::display;
+use crate::session::number::TwoDecimals;
 use crate::session::{Key, Snapshot};
 
 use super::page::{layout, sse_sink};
@@ -15,7 +15,7 @@ use super::{Links, dump};
 pub fn output(key: Key, snapshot: &Snapshot, oob: bool) -> Markup {
     html! {
         output id=(input_id(key)) data-version=(snapshot.version) hx-swap-oob=[oob.then_some("true")] {
-            (display(snapshot.state[key]))
+            (TwoDecimals(snapshot.state[key]))
         }
     }
 }

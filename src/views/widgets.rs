@@ -1,20 +1,38 @@
 //! One number input per widget, as Streamlit draws it: a label, the field,
 //! and − / + buttons, plus a message line for refused input.
 
-use maud::{Markup, html};
+use std::fmt;
 
-use crate::session::number::display;
+use maud::{Markup, Render, html};
+
+use crate::session::number::TwoDecimals;
 use crate::session::{Key, Snapshot, ViewId};
 
 use super::Links;
 
-/// Element ids, prefixed so fragments can be embedded in other pages.
-pub fn input_id(key: Key) -> String {
-    format!("wc-{key}")
+/// Element ids, prefixed so fragments can be embedded in other pages:
+/// `wc-lbs` for the field, `wc-lbs-msg` for its message.
+#[derive(Clone, Copy)]
+pub struct ElementId {
+    key: Key,
+    suffix: &'static str,
 }
 
-pub fn message_id(key: Key) -> String {
-    format!("wc-{key}-msg")
+pub fn input_id(key: Key) -> ElementId {
+    ElementId { key, suffix: "" }
+}
+
+pub fn message_id(key: Key) -> ElementId {
+    ElementId { key, suffix: "-msg" }
+}
+
+/// Rendered as is: ids are made of our own ASCII names, nothing to escape.
+impl Render for ElementId {
+    fn render_to(&self, buffer: &mut String) {
+        buffer.push_str("wc-");
+        buffer.push_str(self.key.as_str());
+        buffer.push_str(self.suffix);
+    }
 }
 
 /// What a field shows: the stored value, or the refused text with why.
@@ -24,17 +42,20 @@ pub enum FieldContent<'a> {
 }
 
 impl FieldContent<'_> {
-    fn text(&self) -> String {
-        match self {
-            Self::Value(value) => display(*value),
-            Self::Refused { text, .. } => (*text).to_owned(),
-        }
-    }
-
     fn message(&self) -> Option<&str> {
         match self {
             Self::Value(_) => None,
             Self::Refused { message, .. } => Some(message),
+        }
+    }
+}
+
+/// The field's text: the value with two decimals, or what was typed.
+impl fmt::Display for FieldContent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Value(value) => TwoDecimals(*value).fmt(f),
+            Self::Refused { text, .. } => f.write_str(text),
         }
     }
 }
@@ -44,7 +65,7 @@ pub fn input(key: Key, content: &FieldContent, version: u64, oob: bool) -> Marku
     let invalid = content.message().is_some();
     html! {
         input id=(input_id(key)) name=(key.as_str()) type="text" inputmode="decimal"
-            autocomplete="off" spellcheck="false" value=(content.text())
+            autocomplete="off" spellcheck="false" value=(content)
             aria-describedby=(message_id(key)) aria-invalid=[invalid.then_some("true")]
             data-version=(version) hx-swap-oob=[oob.then_some("true")];
     }
