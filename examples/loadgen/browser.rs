@@ -29,6 +29,20 @@ pub struct Timings {
     /// `fetch('/healthz')` from the page, per try, in ms: the floor any
     /// request from this browser to this server pays.
     pub fetch_floor: Vec<f64>,
+    /// The same change as Enter makes, posted from the page without htmx,
+    /// per try, in ms: with `fetch`, and with `XMLHttpRequest` (what htmx
+    /// uses). Both read the whole response; neither touches the page.
+    pub fetch_post: Vec<f64>,
+    pub xhr_post: Vec<f64>,
+    /// `XMLHttpRequest` with progress listeners on it and its upload, as
+    /// htmx registers them.
+    pub xhr_upload_post: Vec<f64>,
+    /// `htmx.ajax` from the form, to its `htmx:beforeSwap`.
+    pub htmx_post: Vec<f64>,
+    /// A `change` event dispatched on Pounds by a script (no key press, so
+    /// no WebDriver input on the page's main thread) → `#wc-kg` changed,
+    /// per try, in ms: htmx, the server and the swap alone.
+    pub change_to_kg: Vec<f64>,
 }
 
 const ARM: &str = r#"
@@ -69,6 +83,45 @@ const FETCH: &str = r#"
 const done = arguments[arguments.length - 1];
 const t = performance.now();
 fetch('/healthz', { cache: 'no-store' }).then(r => r.text()).then(() => done(performance.now() - t), e => done(String(e)));
+"#;
+
+/// Posts a change to Pounds as htmx would (same URL, headers and body),
+/// with `fetch` or `XMLHttpRequest`; resolves to the round trip in ms.
+const POST: &str = r#"
+const [how, value, done] = arguments;
+const form = document.querySelector('form.widget');
+const body = new URLSearchParams({ lbs: value, view: form.querySelector('[name=view]').value }).toString();
+const headers = { 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true' };
+const t = performance.now();
+if (how === 'htmx') {
+  // htmx's own request from the same form, timed to its beforeSwap.
+  document.addEventListener('htmx:beforeSwap', () => done(performance.now() - t), { once: true });
+  htmx.ajax('POST', form.action, { source: form, values: { lbs: value }, swap: 'none' });
+} else if (how === 'fetch') {
+  fetch(form.action, { method: 'POST', headers, body }).then(r => r.text())
+    .then(() => done(performance.now() - t), e => done(String(e)));
+} else {
+  const xhr = new XMLHttpRequest();
+  if (how === 'xhr-upload') {
+    // As htmx does: progress listeners on the request and its upload.
+    for (const target of [xhr, xhr.upload])
+      for (const name of ['loadstart', 'loadend', 'progress', 'abort']) target.addEventListener(name, () => {});
+  }
+  xhr.open('POST', form.action);
+  for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+  xhr.onload = () => done(performance.now() - t);
+  xhr.onerror = () => done('xhr failed');
+  xhr.send(body);
+}
+"#;
+
+/// After ARM: commits a value the way Enter does, with a `change` event,
+/// but dispatched from the page.
+const SCRIPTED_CHANGE: &str = r#"
+const lbs = document.getElementById('wc-lbs');
+lbs.value = arguments[0];
+window.__wcBench.start = performance.now();
+lbs.dispatchEvent(new Event('change', { bubbles: true }));
 "#;
 
 /// Runs `tries` timed commits (after two untimed ones) against the app at `addr`.
@@ -118,6 +171,11 @@ async fn run(client: &Client, addr: SocketAddr, tries: usize) -> Fallible<Timing
         enter_to_kg: Vec::new(),
         enter_to_frame: Vec::new(),
         fetch_floor: Vec::new(),
+        fetch_post: Vec::new(),
+        xhr_post: Vec::new(),
+        xhr_upload_post: Vec::new(),
+        htmx_post: Vec::new(),
+        change_to_kg: Vec::new(),
     };
     let select_all = format!("{}a{}", char::from(Key::Control), char::from(Key::Null));
     for i in 0..tries + 2 {
@@ -142,9 +200,36 @@ async fn run(client: &Client, addr: SocketAddr, tries: usize) -> Fallible<Timing
         // Let the change settle (the page's own follow-ups) before the next.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+    for i in 0..tries {
+        let value = format!("{}.{}", 300 + 3 * i, i % 10);
+        client.execute(ARM, vec![]).await?;
+        client.execute(SCRIPTED_CHANGE, vec![json!(value)]).await?;
+        let mut result = Json::Null;
+        wait(format!("Kilograms to change after a scripted change to {value}"), async || {
+            result = client.execute("return window.__wcBench;", vec![]).await?;
+            Ok(result["frame"].is_number())
+        })
+        .await?;
+        timings.change_to_kg.push(result["ms"].as_f64().ok_or("no timing")?);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
     for _ in 0..tries {
         let ms = client.execute_async(FETCH, vec![]).await?;
         timings.fetch_floor.push(ms.as_f64().ok_or_else(|| format!("fetch failed: {ms}"))?);
+    }
+    for i in 0..tries {
+        for (how, into) in [
+            ("fetch", &mut timings.fetch_post),
+            ("xhr", &mut timings.xhr_post),
+            ("xhr-upload", &mut timings.xhr_upload_post),
+            ("htmx", &mut timings.htmx_post),
+        ] {
+            let value = format!("{}.{}", 500 + i, i % 10);
+            // Paced like the commits above: an idle gap before each.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let ms = client.execute_async(POST, vec![json!(how), json!(value)]).await?;
+            into.push(ms.as_f64().ok_or_else(|| format!("{how} POST failed: {ms}"))?);
+        }
     }
     Ok(timings)
 }

@@ -947,6 +947,16 @@ async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
         fmt_ms(median(&t.enter_to_frame).unwrap_or(0.0)),
         fmt_ms(median(&t.fetch_floor).unwrap_or(0.0))
     ));
+    report.detail(format!(
+        "browser: a scripted change event on Pounds (no key press) → #wc-kg changed: median {}; the same \
+         change posted from the page without htmx (medians): fetch {}, XMLHttpRequest {}, XMLHttpRequest with \
+         progress listeners as htmx adds them {}; htmx.ajax from the form to htmx:beforeSwap {}",
+        fmt_ms(median(&t.change_to_kg).unwrap_or(0.0)),
+        fmt_ms(median(&t.fetch_post).unwrap_or(0.0)),
+        fmt_ms(median(&t.xhr_post).unwrap_or(0.0)),
+        fmt_ms(median(&t.xhr_upload_post).unwrap_or(0.0)),
+        fmt_ms(median(&t.htmx_post).unwrap_or(0.0))
+    ));
     // Where the time goes, event by event (median over tries of when each
     // first fired after Enter).
     let mut names: Vec<String> = t.phases.iter().flatten().map(|(n, _)| n.clone()).collect();
@@ -967,6 +977,13 @@ async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
     ));
     if let Ok(posts) = posts {
         let enters = t.enter_to_kg.len() + 2;
+        // The scripted changes and the bare POSTs went to the same route.
+        let posts = posts
+            - (t.change_to_kg.len()
+                + t.fetch_post.len()
+                + t.xhr_post.len()
+                + t.xhr_upload_post.len()
+                + t.htmx_post.len()) as f64;
         report.detail(format!(
             "browser: {enters} Enter presses made {posts} widget POSTs ({:.1} per Enter)",
             posts / enters as f64
