@@ -3,7 +3,6 @@
 //! Each app owns its recorder instead of installing a global one, so
 //! several apps (tests) in one process keep separate counts.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,13 +32,15 @@ impl Rejection {
 }
 
 /// One route's latency histograms, by (method, status).
-type LatencyByOutcome = HashMap<(&'static str, u16), Histogram>;
+type LatencyByOutcome = Vec<((&'static str, u16), Histogram)>;
 
 pub struct Metrics {
     recorder: PrometheusRecorder,
     /// Histogram handles by route pattern, then (method, status): looked up
-    /// without allocating. Bounded by the routes, methods and statuses.
-    latency: Mutex<HashMap<String, LatencyByOutcome>>,
+    /// without allocating or hashing, as a short list scanned in order
+    /// (SipHash on every request cost more). Bounded by the routes,
+    /// methods and statuses.
+    latency: Mutex<Vec<(Box<str>, LatencyByOutcome)>>,
     changes: Counter,
     sessions_created: Counter,
 }
@@ -107,19 +108,26 @@ impl Metrics {
             _ => "other",
         };
         let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let by_route = match latency.get_mut(route) {
-            Some(by_route) => by_route,
-            None => latency.entry(route.to_owned()).or_default(),
+        let by_route = match latency.iter().position(|(known, _)| **known == *route) {
+            Some(i) => &mut latency[i].1,
+            None => {
+                latency.push((route.into(), Vec::new()));
+                &mut latency.last_mut().expect("just pushed").1
+            }
         };
-        let histogram = by_route.entry((method, status)).or_insert_with(|| {
-            let labels = vec![
-                Label::new("route", route.to_owned()),
-                Label::new("method", method),
-                Label::new("status", status.to_string()),
-            ];
-            let key = Key::from_parts("weight_converter_request_duration_seconds", labels);
-            self.recorder.register_histogram(&key, &META)
-        });
+        let histogram = match by_route.iter().position(|(outcome, _)| *outcome == (method, status)) {
+            Some(i) => &by_route[i].1,
+            None => {
+                let labels = vec![
+                    Label::new("route", route.to_owned()),
+                    Label::new("method", method),
+                    Label::new("status", status.to_string()),
+                ];
+                let key = Key::from_parts("weight_converter_request_duration_seconds", labels);
+                by_route.push(((method, status), self.recorder.register_histogram(&key, &META)));
+                &by_route.last().expect("just pushed").1
+            }
+        };
         histogram.record(took.as_secs_f64());
     }
 
