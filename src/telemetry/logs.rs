@@ -87,42 +87,46 @@ struct Fields<'w, 'a> {
 }
 
 impl Fields<'_, '_> {
-    fn write(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+    /// Writes ` name=` (or just ` ` for the message), then the value.
+    fn write(&mut self, field: &Field, value: impl FnOnce(&mut NoControl<'_, Writer<'_>>) -> fmt::Result) {
         if self.result.is_err() {
             return;
         }
         let out = &mut NoControl(&mut *self.out);
-        self.result = if field.name() == "message" {
-            write!(out, " {value}")
-        } else {
-            write!(out, " {}={value}", field.name())
-        };
+        self.result = (|| {
+            out.0.write_char(' ')?;
+            if field.name() != "message" {
+                out.0.write_str(field.name())?;
+                out.0.write_char('=')?;
+            }
+            value(out)
+        })();
     }
 }
 
 impl Visit for Fields<'_, '_> {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.write(field, format_args!("{value}"));
+        self.write(field, |out| out.0.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.write(field, format_args!("{value}"));
+        self.write(field, |out| out.0.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.write(field, format_args!("{value}"));
+        self.write(field, |out| out.0.write_str(if value { "true" } else { "false" }));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.write(field, format_args!("{value}"));
+            self.write(field, |out| out.write_str(value));
         } else {
-            self.write(field, format_args!("{value:?}"));
+            self.write(field, |out| write!(out, "{value:?}"));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.write(field, format_args!("{value:?}"));
+        self.write(field, |out| write!(out, "{value:?}"));
     }
 }
 
