@@ -115,6 +115,20 @@ if (how === 'htmx') {
 }
 "#;
 
+/// Adds the last widget POST's resource timing (request start, first and
+/// last response byte, relative to Enter) to the phases; returns the bench.
+const RESOURCE_TIMING: &str = r#"
+const b = window.__wcBench;
+const post = performance.getEntriesByType('resource').filter(e => e.name.includes('/widgets/')).pop();
+if (post && post.startTime >= b.start) {
+  b.phases['POST sent (resource timing)'] = post.requestStart - b.start;
+  b.phases['POST first byte (resource timing)'] = post.responseStart - b.start;
+  b.phases['POST last byte (resource timing)'] = post.responseEnd - b.start;
+}
+performance.clearResourceTimings();
+return b;
+"#;
+
 /// After ARM: commits a value the way Enter does, with a `change` event,
 /// but dispatched from the page.
 const SCRIPTED_CHANGE: &str = r#"
@@ -190,6 +204,8 @@ async fn run(client: &Client, addr: SocketAddr, tries: usize) -> Fallible<Timing
         })
         .await?;
         if i >= 2 {
+            // The network's share, from the browser's own resource timing.
+            result = client.execute(RESOURCE_TIMING, vec![]).await?;
             timings.enter_to_kg.push(result["ms"].as_f64().ok_or("no timing")?);
             timings.enter_to_frame.push(result["frame"].as_f64().ok_or("no timing")?);
             let phases = result["phases"].as_object().map(|p| {
