@@ -59,14 +59,34 @@ impl Server {
 }
 
 /// Once a second: drop sessions idle past their TTL, so memory follows
-/// live use even when nobody touches the expired ones again, and fold
-/// latency samples into their histogram buckets.
+/// live use even when nobody touches the expired ones again; end the
+/// streams of sessions that are gone; and fold latency samples into their
+/// histogram buckets.
 async fn housekeeping(ctx: Arc<AppContext>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
         ctx.store.sweep_expired();
+        end_streams_of_gone_sessions(&ctx).await;
         ctx.metrics.upkeep();
+    }
+}
+
+/// Asks the store about the watched sessions only (at most `MAX_STREAMS`),
+/// so it works the same for any store and costs nothing without streams.
+async fn end_streams_of_gone_sessions(ctx: &AppContext) {
+    let watched = ctx.fan_out.watched();
+    if watched.is_empty() {
+        return;
+    }
+    match ctx.store.still_live(&watched).await {
+        Ok(live) => {
+            for (id, _) in watched.iter().zip(live).filter(|(_, live)| !live) {
+                ctx.fan_out.close(id);
+            }
+        }
+        // A store that cannot answer now is asked again next second.
+        Err(e) => tracing::warn!(error = %e.0, "cannot check which watched sessions are live"),
     }
 }
 

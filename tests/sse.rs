@@ -527,3 +527,44 @@ async fn a_stream_outlives_the_request_timeout() {
     assert_eq!((event.event.as_str(), event.version()), ("state", 1));
     assert!(dump_pair(&event.data).0 == 10.0, "{}", event.data);
 }
+
+#[tokio::test]
+async fn streams_end_when_their_session_expires_or_is_evicted() {
+    // A view of a session that is gone must not stay open showing a state
+    // that no longer exists; another session's view goes on.
+    let mut config = Config::for_tests();
+    config.session_ttl = Duration::from_millis(3000);
+    config.max_sessions = 2;
+    let app = spawn_app_with(config).await;
+    let (expiring, evicted) = (app.new_session().await, app.new_session().await);
+    let mut expiring_view = open_at(&app, &expiring, None, 0).await;
+    let mut evicted_view = open_at(&app, &evicted, None, 0).await;
+
+    // A third session pushes out the least recently used one.
+    change(&app, &expiring, "lbs", "1", None).await;
+    let survivor = app.new_session().await;
+    let mut survivor_view = open_at(&app, &survivor, None, 0).await;
+    let ended = evicted_view.next_event_within(Duration::from_millis(2000)).await;
+    assert!(
+        matches!(ended, Ok(None)),
+        "the evicted session's stream must end: {:?}",
+        ended.map(|e| e.is_some())
+    );
+
+    // Kept busy, the survivor outlives the TTL; the idle one expires.
+    assert_eq!(expiring_view.expect_event().await.version(), 1);
+    for value in ["2", "3", "4", "5", "6"] {
+        change(&app, &survivor, "lbs", value, None).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let ended = expiring_view.next_event_within(Duration::from_secs(3)).await;
+    assert!(
+        matches!(ended, Ok(None)),
+        "the expired session's stream must end: {:?}",
+        ended.map(|e| e.is_some())
+    );
+    assert_eq!(survivor_view.read_until_version(5).await.pop().map(|e| e.version()), Some(5));
+    change(&app, &survivor, "lbs", "7", None).await;
+    assert_eq!(survivor_view.expect_event().await.version(), 6);
+    wait_for_open_streams(&app, 1.0).await;
+}

@@ -91,6 +91,18 @@ impl FanOut {
         self.lock().len()
     }
 
+    /// The sessions with at least one open stream.
+    pub fn watched(&self) -> Vec<SessionId> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Ends every stream of a session that is gone (expired or evicted),
+    /// so its views stop showing a state that no longer exists.
+    pub fn close(&self, id: &SessionId) {
+        // Dropping the sender ends each receiver's `changed()`.
+        self.lock().remove(id);
+    }
+
     /// Offers a snapshot to the session's views. Kept only if newer than
     /// what they have, so publishes that race arrive in version order.
     pub fn publish(&self, id: &SessionId, snapshot: Snapshot, origin: Option<ViewId>) {
@@ -131,6 +143,7 @@ impl FanOut {
 
     fn unsubscribe(&self, id: &SessionId) {
         let mut channels = self.lock();
+        // Absent once the session was closed.
         if let Some(channel) = channels.get_mut(id) {
             channel.streams -= 1;
             if channel.streams == 0 {
@@ -191,6 +204,22 @@ mod tests {
         assert_eq!(hub.subscribe(&b).err(), Some(Busy::TooManyInTotal));
         assert_eq!((hub.open_streams(), hub.watched_sessions()), (3, 2));
         drop((a1, a2, b1));
+        assert_eq!((hub.open_streams(), hub.watched_sessions()), (0, 0));
+    }
+
+    #[test]
+    fn closing_a_session_ends_its_streams_only() {
+        let hub = FanOut::new(limits(4, 4));
+        let (gone, kept) = (SessionId::random(), SessionId::random());
+        let ended = hub.subscribe(&gone).unwrap();
+        let open = hub.subscribe(&kept).unwrap();
+        hub.close(&gone);
+        assert!(ended.receiver.has_changed().is_err(), "the closed stream's channel is gone");
+        assert!(open.receiver.has_changed().is_ok());
+        assert_eq!(hub.watched(), vec![kept.clone()]);
+        drop(ended);
+        assert_eq!((hub.open_streams(), hub.watched_sessions()), (1, 1));
+        drop(open);
         assert_eq!((hub.open_streams(), hub.watched_sessions()), (0, 0));
     }
 

@@ -46,6 +46,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Applies one edit atomically: edits to one session are applied one
     /// at a time. `None` for an unknown or expired id; nothing is created.
     async fn apply(&self, id: &SessionId, edit: Edit) -> Result<Option<Outcome>, StoreError>;
+    /// Which of `ids` are still live, in order. Counts as no use: an open
+    /// view asking does not keep its session alive.
+    async fn still_live(&self, ids: &[SessionId]) -> Result<Vec<bool>, StoreError>;
     /// How many sessions are live.
     fn session_count(&self) -> usize;
     /// Drops sessions idle past the TTL; returns how many went. Stores
@@ -200,6 +203,13 @@ impl SessionStore for MemoryStore {
             Ok(None) => Outcome::Unchanged(before),
             Err(refusal) => Outcome::Refused(refusal, before),
         }))
+    }
+
+    async fn still_live(&self, ids: &[SessionId]) -> Result<Vec<bool>, StoreError> {
+        let now = Instant::now();
+        let sessions = self.lock();
+        let live = |id| sessions.map.get(id).is_some_and(|e: &Entry| e.last_used + self.limits.ttl > now);
+        Ok(ids.iter().map(live).collect())
     }
 
     fn session_count(&self) -> usize {
