@@ -121,6 +121,11 @@ const RESOURCE_TIMING: &str = r#"
 const b = window.__wcBench;
 const post = performance.getEntriesByType('resource').filter(e => e.name.includes('/widgets/')).pop();
 if (post && post.startTime >= b.start) {
+  b.phases['POST fetch start (resource timing)'] = post.fetchStart - b.start;
+  if (post.connectEnd > post.connectStart) {
+    b.phases['POST connect start (resource timing)'] = post.connectStart - b.start;
+    b.phases['POST connected (resource timing)'] = post.connectEnd - b.start;
+  }
   b.phases['POST sent (resource timing)'] = post.requestStart - b.start;
   b.phases['POST first byte (resource timing)'] = post.responseStart - b.start;
   b.phases['POST last byte (resource timing)'] = post.responseEnd - b.start;
