@@ -11,14 +11,15 @@
 //! BENCHMARKS.md for what each figure means and the latest results.
 //!
 //! Options: `--smoke`, `--app-bin PATH` (use this binary, don't build),
-//! `--only change,fanout,memory,start,browser,criterion`, `--no-browser`,
-//! `--no-criterion`, `--no-diagnostics`.
+//! `--only change,instructions,fanout,memory,start,browser,criterion`, `--no-browser`,
+//! `--no-criterion`, `--no-instructions` (skip callgrind), `--no-diagnostics`.
 
 mod baseline;
 mod browser;
 mod change;
 mod client;
 mod fanout;
+mod instructions;
 mod memory;
 mod micro;
 mod procs;
@@ -58,6 +59,7 @@ struct Options {
     only: Option<Vec<String>>,
     browser: bool,
     criterion: bool,
+    instructions: bool,
     diagnostics: bool,
 }
 
@@ -70,6 +72,7 @@ impl Options {
             only: None,
             browser: !smoke,
             criterion: !smoke,
+            instructions: !smoke,
             diagnostics: !smoke,
         };
         let mut args = args.iter();
@@ -85,6 +88,7 @@ impl Options {
                 "--no-browser" => options.browser = false,
                 "--criterion" => options.criterion = true,
                 "--no-criterion" => options.criterion = false,
+                "--no-instructions" => options.instructions = false,
                 "--no-diagnostics" => options.diagnostics = false,
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other:?}")),
@@ -178,12 +182,11 @@ impl Harness {
     /// The app (release binary; debug in smoke mode) with `APP_ENV` and
     /// `extra` settings, all others at their defaults.
     pub async fn start_app(&self, extra: &[(&str, &str)]) -> Fallible<Server> {
-        let env = APP_ENV.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let spec = Spec {
             kind: Kind::App,
             program: self.app_bin.clone(),
             args: Vec::new(),
-            env,
+            env: Self::app_env(extra),
             log: self.log("app"),
         };
         Server::start(&spec).await
@@ -191,21 +194,29 @@ impl Harness {
 
     /// This program again, as the bare axum baseline.
     pub async fn start_baseline(&self) -> Fallible<Server> {
-        let args = vec![
+        let spec = Spec {
+            kind: Kind::Baseline,
+            program: self.self_exe.clone(),
+            args: self.baseline_args(),
+            env: Vec::new(),
+            log: self.log("baseline"),
+        };
+        Server::start(&spec).await
+    }
+
+    fn app_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        APP_ENV.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// The baseline's command line: its responses sized like the app's.
+    fn baseline_args(&self) -> Vec<String> {
+        vec![
             "--serve-baseline".to_owned(),
             "--change-bytes".to_owned(),
             self.change_bytes.to_string(),
             "--event-bytes".to_owned(),
             self.event_bytes.to_string(),
-        ];
-        let spec = Spec {
-            kind: Kind::Baseline,
-            program: self.self_exe.clone(),
-            args,
-            env: Vec::new(),
-            log: self.log("baseline"),
-        };
-        Server::start(&spec).await
+        ]
     }
 }
 
@@ -221,8 +232,8 @@ fn main() -> ExitCode {
                 eprintln!("loadgen: {why}");
             }
             eprintln!(
-                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,fanout,memory,start,browser,criterion] \
-                 [--no-browser] [--no-criterion] [--no-diagnostics]"
+                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,browser,criterion] \
+                 [--no-browser] [--no-criterion] [--no-instructions] [--no-diagnostics]"
             );
             return ExitCode::from(2);
         }
@@ -296,6 +307,9 @@ async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
 
     if options.wants("change") {
         section(&mut report, "change round trip", change_section(&harness, &plan, options)).await;
+    }
+    if options.wants("instructions") && options.instructions {
+        section(&mut report, "instructions per change", instructions_section(&harness)).await;
     }
     if options.wants("fanout") {
         section(&mut report, "fan-out", fanout_section(&harness, &plan, nofile)).await;
@@ -1003,6 +1017,53 @@ async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
         "≤ 5 ms",
         Verdict::from_goal(Some(med <= 5.0)),
     );
+    Ok(report)
+}
+
+// ------------------------------------------------------------------ 1i. instructions
+
+/// Changes counted per server, after this many uncounted ones.
+const COUNTED_CHANGES: usize = 2000;
+const UNCOUNTED_CHANGES: usize = 200;
+
+async fn instructions_section(harness: &Harness) -> Fallible<Report> {
+    use instructions::{Counted, per_change};
+    let mut report = Report::default();
+    let what = format!(
+        "Change round trip: user-space instructions per change (callgrind; {} changes in a row on one connection)",
+        thousands(COUNTED_CHANGES as f64)
+    );
+    if let Err(why) = instructions::tools() {
+        report.row("1i", what, "–", "–", "–", "–", Verdict::Skipped);
+        report.detail(format!("instructions: skipped: {why}"));
+        return Ok(report);
+    }
+    let app = |extra: &[(&str, &str)]| Counted {
+        kind: Kind::App,
+        program: harness.app_bin.clone(),
+        args: Vec::new(),
+        env: Harness::app_env(extra),
+    };
+    let baseline = Counted {
+        kind: Kind::Baseline,
+        program: harness.self_exe.clone(),
+        args: harness.baseline_args(),
+        env: Vec::new(),
+    };
+    let base = per_change(harness, baseline, UNCOUNTED_CHANGES, COUNTED_CHANGES).await?;
+    for (label, extra) in [("", &[][..]), (", app with RUST_LOG=warn", &[("RUST_LOG", "warn")][..])] {
+        let counted = per_change(harness, app(extra), UNCOUNTED_CHANGES, COUNTED_CHANGES).await?;
+        report.detail(format!("instructions{label}: app {counted:.0}, baseline {base:.0} per change"));
+        report.row(
+            "1i",
+            format!("{what}{label}"),
+            thousands(counted),
+            thousands(base),
+            fmt_ratio(Some(counted / base)),
+            "–",
+            Verdict::Info,
+        );
+    }
     Ok(report)
 }
 
