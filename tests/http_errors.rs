@@ -91,6 +91,23 @@ async fn what_is_not_a_number_is_refused_with_a_message_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn markup_typed_into_a_field_comes_back_as_text() {
+    // The refused text is echoed into the field's value: escaped, it can
+    // neither close the attribute nor add an element.
+    let app = spawn_app().await;
+    let sid = session_with_values(&app).await;
+    let attack = "\"><script>alert(1)</script><img src=x onerror=alert(2)>&amp;";
+    for htmx in [true, false] {
+        assert_refused(&app, &sid, "lbs", attack, htmx, "number").await;
+        let reply = app.post_widget(&sid, "lbs", &form_body(&[("lbs", attack)]), htmx).await;
+        let body = reply.text().await.expect("body");
+        assert!(!body.contains("<script>alert") && !body.contains("<img src=x"), "unescaped: {body}");
+        assert!(body.contains("&lt;script&gt;alert(1)"), "not escaped as expected: {body}");
+        assert!(body.contains("&amp;amp;"), "an entity typed in must stay text: {body}");
+    }
+}
+
+#[tokio::test]
 async fn numbers_too_large_for_a_float_are_refused() {
     let app = spawn_app().await;
     let sid = session_with_values(&app).await;
