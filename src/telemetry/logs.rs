@@ -4,10 +4,11 @@
 //! A request only appends its formatted line to a bounded buffer in
 //! memory; a background thread writes the buffer out every
 //! [`FLUSH_EVERY`]. `tracing-appender`'s non-blocking writer wakes its
-//! thread for every line instead: a futex wake and a context switch per
-//! request, which on two cores cost about a quarter of the server's CPU
-//! per change (BENCHMARKS.md). When the buffer is full, lines are dropped
-//! and counted rather than queued without bound, and a line says how many.
+//! thread for every line instead: 3.7 more syscalls per request (a
+//! `write`, `sched_yield`s and `futex` wakes) and a context switch, on the
+//! request's core (BENCHMARKS.md). When the buffer is full, lines are
+//! dropped and counted rather than queued without bound, and a line says
+//! how many.
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
@@ -45,9 +46,9 @@ pub fn init_logs(format: &str) -> LogGuard {
 
 /// The text format, in the shape of `tracing-subscriber`'s default:
 /// `2026-11-26T02:47:42.123456Z  INFO target: message key=value …`.
-/// Written directly: the default's styling and time formatting took
-/// about 7,000 instructions per request, a seventh of what a change
-/// costs (BENCHMARKS.md). This app opens no spans, so none are printed.
+/// Written directly: with the default's styling and time formatting the
+/// log line cost 9,800 instructions per request, with this 4,900
+/// (BENCHMARKS.md). This app opens no spans, so none are printed.
 struct TextLine;
 
 impl<S, N> FormatEvent<S, N> for TextLine
