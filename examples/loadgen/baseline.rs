@@ -11,7 +11,8 @@
 //! - `GET /healthz`.
 //!
 //! No compression, tracing, metrics, security headers or timeouts: the
-//! difference to the app is the app's own overhead.
+//! difference to the app is the app's own overhead. Like the app, it sets
+//! TCP_NODELAY on every connection.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -101,7 +102,13 @@ async fn serve(change_bytes: usize, event_bytes: usize) -> std::io::Result<()> {
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("loadgen-baseline listening on http://{}", listener.local_addr()?);
+    // The app's socket option: without it the kernel does less per small
+    // write, and the comparison would include that instead of only the
+    // app's own work.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!("loadgen-baseline listening on http://{}", axum::serve::Listener::local_addr(&listener)?);
     axum::serve(listener, app).await
 }
 
