@@ -39,14 +39,17 @@ pub async fn per_change(harness: &Harness, server: Counted, warmup: usize, n: us
         Kind::App => "app",
         Kind::Baseline => "baseline",
     };
-    let out = harness.scratch.join(format!("callgrind-{name}.out"));
+    // One file per run (the log's numbered name): a dump left by an
+    // earlier run must never be read as this one's.
+    let log = harness.log(name);
+    let out = log.with_extension("callgrind");
     let mut args = vec![
         "--tool=callgrind".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
         server.program.display().to_string(),
     ];
     args.extend(server.args);
-    let spec = Spec { kind: server.kind, program: valgrind, args, env: server.env, log: harness.log(name) };
+    let spec = Spec { kind: server.kind, program: valgrind, args, env: server.env, log };
     let running = Server::start(&spec).await?;
     let counted = async {
         running.healthy(Duration::from_secs(30)).await?;
