@@ -130,9 +130,14 @@ impl MemoryStore {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a session last used at `last_used` has outlived the TTL.
+    fn expired(&self, last_used: Instant, now: Instant) -> bool {
+        last_used + self.limits.ttl <= now
+    }
+
     /// Finds a live session and marks it used; drops it if it expired.
     fn live<'a>(&self, sessions: &'a mut Sessions, id: &SessionId, now: Instant) -> Option<&'a mut Entry> {
-        let expired = sessions.map.get(id)?.last_used + self.limits.ttl <= now;
+        let expired = self.expired(sessions.map.get(id)?.last_used, now);
         if expired {
             sessions.remove(id);
             return None;
@@ -144,7 +149,7 @@ impl MemoryStore {
         let now = Instant::now();
         let mut sessions = self.lock();
         let mut gone = 0;
-        while sessions.oldest_last_used().is_some_and(|t| t + self.limits.ttl <= now) {
+        while sessions.oldest_last_used().is_some_and(|t| self.expired(t, now)) {
             sessions.remove_oldest();
             gone += 1;
         }
@@ -208,7 +213,7 @@ impl SessionStore for MemoryStore {
     async fn still_live(&self, ids: &[SessionId]) -> Result<Vec<bool>, StoreError> {
         let now = Instant::now();
         let sessions = self.lock();
-        let live = |id| sessions.map.get(id).is_some_and(|e: &Entry| e.last_used + self.limits.ttl > now);
+        let live = |id| sessions.map.get(id).is_some_and(|e: &Entry| !self.expired(e.last_used, now));
         Ok(ids.iter().map(live).collect())
     }
 
