@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::change::VIEW;
 use crate::client::{Conn, get, post_form};
 use crate::procs::{Kind, Server, Spec, which};
-use crate::{Fallible, Harness, fail};
+use crate::{Fallible, fail};
 
 /// Where callgrind is, or why it cannot run.
 pub fn tools() -> Result<(PathBuf, PathBuf), String> {
@@ -23,38 +23,25 @@ pub fn tools() -> Result<(PathBuf, PathBuf), String> {
     Ok((valgrind, control))
 }
 
-/// One server under callgrind, and how to ask it for one change.
-pub struct Counted {
-    pub kind: Kind,
-    /// The program and its arguments, run under valgrind.
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-}
-
-/// Instructions per change for `server`, over `n` changes after `warmup`.
-pub async fn per_change(harness: &Harness, server: Counted, warmup: usize, n: usize) -> Fallible<f64> {
+/// Instructions per change for the server `spec` describes, run under
+/// callgrind, over `n` changes after `warmup`.
+pub async fn per_change(spec: Spec, warmup: usize, n: usize) -> Fallible<f64> {
     let (valgrind, control) = tools()?;
-    let name = match server.kind {
-        Kind::App => "app",
-        Kind::Baseline => "baseline",
-    };
     // One file per run (the log's numbered name): a dump left by an
     // earlier run must never be read as this one's.
-    let log = harness.log(name);
-    let out = log.with_extension("callgrind");
+    let out = spec.log.with_extension("callgrind");
     let mut args = vec![
         "--tool=callgrind".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
-        server.program.display().to_string(),
+        spec.program.display().to_string(),
     ];
-    args.extend(server.args);
-    let spec = Spec { kind: server.kind, program: valgrind, args, env: server.env, log };
-    let running = Server::start(&spec).await?;
+    args.extend(spec.args);
+    let kind = spec.kind;
+    let running = Server::start(&Spec { program: valgrind, args, ..spec }).await?;
     let counted = async {
         running.healthy(Duration::from_secs(30)).await?;
         let mut conn = Conn::connect(running.addr).await?;
-        let path = change_path(&mut conn, running.addr, server.kind).await?;
+        let path = change_path(&mut conn, running.addr, kind).await?;
         post_changes(&mut conn, running.addr, &path, 0, warmup).await?;
         callgrind_control(&control, "-z", running.pid).await?;
         post_changes(&mut conn, running.addr, &path, warmup, n).await?;

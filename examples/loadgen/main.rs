@@ -181,42 +181,40 @@ impl Harness {
 
     /// The app (release binary; debug in smoke mode) with `APP_ENV` and
     /// `extra` settings, all others at their defaults.
-    pub async fn start_app(&self, extra: &[(&str, &str)]) -> Fallible<Server> {
-        let spec = Spec {
+    pub fn app_spec(&self, extra: &[(&str, &str)]) -> Spec {
+        Spec {
             kind: Kind::App,
             program: self.app_bin.clone(),
             args: Vec::new(),
-            env: Self::app_env(extra),
+            env: APP_ENV.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             log: self.log("app"),
-        };
-        Server::start(&spec).await
+        }
     }
 
-    /// This program again, as the bare axum baseline.
-    pub async fn start_baseline(&self) -> Fallible<Server> {
-        let spec = Spec {
+    /// This program again, as the bare axum baseline, its responses sized
+    /// like the app's.
+    pub fn baseline_spec(&self) -> Spec {
+        Spec {
             kind: Kind::Baseline,
             program: self.self_exe.clone(),
-            args: self.baseline_args(),
+            args: vec![
+                "--serve-baseline".to_owned(),
+                "--change-bytes".to_owned(),
+                self.change_bytes.to_string(),
+                "--event-bytes".to_owned(),
+                self.event_bytes.to_string(),
+            ],
             env: Vec::new(),
             log: self.log("baseline"),
-        };
-        Server::start(&spec).await
+        }
     }
 
-    fn app_env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        APP_ENV.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pub async fn start_app(&self, extra: &[(&str, &str)]) -> Fallible<Server> {
+        Server::start(&self.app_spec(extra)).await
     }
 
-    /// The baseline's command line: its responses sized like the app's.
-    fn baseline_args(&self) -> Vec<String> {
-        vec![
-            "--serve-baseline".to_owned(),
-            "--change-bytes".to_owned(),
-            self.change_bytes.to_string(),
-            "--event-bytes".to_owned(),
-            self.event_bytes.to_string(),
-        ]
+    pub async fn start_baseline(&self) -> Fallible<Server> {
+        Server::start(&self.baseline_spec()).await
     }
 }
 
@@ -1027,7 +1025,7 @@ const COUNTED_CHANGES: usize = 2000;
 const UNCOUNTED_CHANGES: usize = 200;
 
 async fn instructions_section(harness: &Harness) -> Fallible<Report> {
-    use instructions::{Counted, per_change};
+    use instructions::per_change;
     let mut report = Report::default();
     let what = format!(
         "Change round trip: user-space instructions per change (callgrind; {} changes in a row on one connection)",
@@ -1038,21 +1036,9 @@ async fn instructions_section(harness: &Harness) -> Fallible<Report> {
         report.detail(format!("instructions: skipped: {why}"));
         return Ok(report);
     }
-    let app = |extra: &[(&str, &str)]| Counted {
-        kind: Kind::App,
-        program: harness.app_bin.clone(),
-        args: Vec::new(),
-        env: Harness::app_env(extra),
-    };
-    let baseline = Counted {
-        kind: Kind::Baseline,
-        program: harness.self_exe.clone(),
-        args: harness.baseline_args(),
-        env: Vec::new(),
-    };
-    let base = per_change(harness, baseline, UNCOUNTED_CHANGES, COUNTED_CHANGES).await?;
+    let base = per_change(harness.baseline_spec(), UNCOUNTED_CHANGES, COUNTED_CHANGES).await?;
     for (label, extra) in [("", &[][..]), (", app with RUST_LOG=warn", &[("RUST_LOG", "warn")][..])] {
-        let counted = per_change(harness, app(extra), UNCOUNTED_CHANGES, COUNTED_CHANGES).await?;
+        let counted = per_change(harness.app_spec(extra), UNCOUNTED_CHANGES, COUNTED_CHANGES).await?;
         report.detail(format!("instructions{label}: app {counted:.0}, baseline {base:.0} per change"));
         report.row(
             "1i",
