@@ -86,9 +86,11 @@
   });
   document.addEventListener("htmx:sseMessage", function () { fromStream = false; });
 
+  // null for an element that goes with no particular state, such as the
+  // message that the session store could not be reached.
   var version = function (el) {
     var v = el && el.getAttribute && el.getAttribute("data-version");
-    return v === null || v === undefined ? -1 : Number(v);
+    return v === null || v === undefined ? null : Number(v);
   };
 
   document.addEventListener("htmx:oobBeforeSwap", function (e) {
@@ -96,7 +98,8 @@
     var incoming = e.detail.fragment && e.detail.fragment.firstElementChild;
     if (!target || !incoming) return;
     // Never go back in time: a late response loses to a newer event.
-    if (version(incoming) < version(target)) {
+    var incomingVersion = version(incoming), targetVersion = version(target);
+    if (incomingVersion !== null && targetVersion !== null && incomingVersion < targetVersion) {
       e.preventDefault();
       return;
     }

@@ -22,10 +22,11 @@ pub struct Config {
     pub port: u16,
 
     /// Sessions idle this long are gone (e.g. `90s`, `24h`).
-    #[arg(long, env = "SESSION_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SESSION_TTL", default_value = "24h", value_parser = parse_positive_duration)]
     pub session_ttl: Duration,
 
     /// Most sessions alive at once; the least recently used goes first.
+    /// In-memory store only: with Redis, bound memory with `maxmemory`.
     #[arg(long, env = "MAX_SESSIONS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sessions: u64,
 
@@ -38,7 +39,7 @@ pub struct Config {
     pub max_streams_per_session: usize,
 
     /// Time limit for ordinary requests (not event streams).
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub request_timeout: Duration,
 
     /// How often an idle event stream sends a keep-alive comment.
@@ -58,6 +59,17 @@ pub struct Config {
     /// Who may show the app in an iframe: the CSP `frame-ancestors` sources.
     #[arg(long, env = "FRAME_ANCESTORS", default_value = "'self'", value_parser = parse_frame_ancestors)]
     pub frame_ancestors: String,
+
+    /// Keep sessions in Redis, shared by every replica with the same URL:
+    /// `redis://host:6379/0` or `redis+unix:///run/redis.sock`. Unset:
+    /// sessions live in this process's memory.
+    #[arg(long, env = "REDIS_URL", value_parser = parse_redis_url)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so that several apps can
+    /// share one Redis (pub/sub ignores the db number).
+    #[arg(long, env = "REDIS_PREFIX", default_value = "wc:", value_parser = parse_redis_prefix)]
+    pub redis_prefix: String,
 
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
@@ -79,6 +91,21 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err("must be more than zero".to_owned()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Checked when parsed, so a typo fails at start-up, not at the first request.
+fn parse_redis_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    redis::Client::open(text).map(|_| text.to_owned()).map_err(|e| format!("not a Redis URL: {e}"))
+}
+
+fn parse_redis_prefix(text: &str) -> Result<String, String> {
+    let ok = text.len() <= 64 && text.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err("use at most 64 printable ASCII characters, no spaces".to_owned())
     }
 }
 
@@ -151,6 +178,25 @@ mod tests {
     fn frame_ancestors_cannot_inject_directives() {
         assert!(parse_frame_ancestors("'self' https://a.example").is_ok());
         assert!(parse_frame_ancestors("'self'; script-src *").is_err());
+    }
+
+    #[test]
+    fn nonsense_durations_are_refused() {
+        for flag in ["--session-ttl", "--request-timeout", "--sse-keep-alive"] {
+            for bad in ["0s", "0", "soon", "-1s"] {
+                assert!(Config::try_parse_from(["weight-converter", flag, bad]).is_err(), "{flag} {bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn redis_urls_are_checked() {
+        for good in ["redis://127.0.0.1:6379/0", "redis+unix:///run/redis.sock", "unix:///tmp/r.sock"] {
+            assert!(parse_redis_url(good).is_ok(), "{good}");
+        }
+        for bad in ["127.0.0.1:6379", "http://x", "redis://"] {
+            assert!(parse_redis_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,21 +1,24 @@
 //! What every handler shares.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::HeaderValue;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::error::AppError;
 use crate::routes::content_security_policy;
+use crate::session::bus::RedisBus;
 use crate::session::{
-    FanOut, MemoryStore, ReadToken, SessionId, SessionStore, Snapshot, StoreLimits, StreamLimits,
+    Backend, FanOut, MemoryStore, ReadToken, RedisConfig, RedisStore, SessionId, SessionStore, Snapshot,
+    StoreError, StoreLimits, StreamLimits,
 };
 use crate::telemetry::Metrics;
 
 pub struct AppContext {
     pub config: Config,
-    pub store: Arc<dyn SessionStore>,
+    pub store: SessionStore,
     pub fan_out: Arc<FanOut>,
     pub metrics: Metrics,
     /// Built once from `FRAME_ANCESTORS`.
@@ -23,36 +26,64 @@ pub struct AppContext {
     /// Flips to `true` when the server starts shutting down; event streams
     /// watch it so graceful shutdown does not wait for them forever.
     pub shutdown: watch::Receiver<bool>,
+    /// Wakes housekeeping to re-read every watched session now, after the
+    /// change bus (re)subscribed and may have missed notices.
+    pub resync: Arc<Notify>,
+    /// Whether this replica hears other replicas' changes; `None` when
+    /// there are no other replicas (the in-memory store).
+    pub bus_subscribed: Option<Arc<AtomicBool>>,
+}
+
+/// The backend `config` asks for: Redis with `REDIS_URL`, else memory.
+pub fn backend(config: &Config) -> Result<Arc<dyn Backend>, StoreError> {
+    Ok(match redis_config(config) {
+        Some(redis) => Arc::new(RedisStore::new(redis)?),
+        None => Arc::new(MemoryStore::new(StoreLimits {
+            max_sessions: usize::try_from(config.max_sessions).unwrap_or(usize::MAX),
+            ttl: config.session_ttl,
+        })),
+    })
+}
+
+fn redis_config(config: &Config) -> Option<RedisConfig> {
+    let url = config.redis_url.clone()?;
+    Some(RedisConfig { url, prefix: config.redis_prefix.clone(), ttl: config.session_ttl })
 }
 
 impl AppContext {
-    /// The in-memory set-up, with the store and fan-out sized by `config`.
-    pub fn in_memory(config: Config, shutdown: watch::Receiver<bool>) -> Self {
-        let store = MemoryStore::new(StoreLimits {
-            max_sessions: usize::try_from(config.max_sessions).unwrap_or(usize::MAX),
-            ttl: config.session_ttl,
-        });
+    /// The context for `config`, on `backend`, and the change bus to run
+    /// beside it when other replicas share the store.
+    pub fn new(
+        config: Config,
+        backend: Arc<dyn Backend>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(Self, Option<RedisBus>), StoreError> {
         let fan_out = FanOut::new(StreamLimits {
             per_session: config.max_streams_per_session,
             total: config.max_streams,
         });
+        let bus = match redis_config(&config) {
+            Some(redis) => Some(RedisBus { client: redis.client()?, channel: redis.channel() }),
+            None => None,
+        };
         // FRAME_ANCESTORS is checked when parsed; should a hand-built config
         // still hold something unsendable, fall back to the default.
         let content_security_policy = HeaderValue::try_from(content_security_policy(&config.frame_ancestors))
             .or_else(|_| HeaderValue::try_from(content_security_policy("'self'")))
             .expect("the default policy is a valid header value");
-        Self {
+        let ctx = Self {
             config,
-            store: Arc::new(store),
+            store: SessionStore::new(backend),
             fan_out,
             metrics: Metrics::new(),
             content_security_policy,
             shutdown,
-        }
+            resync: Arc::new(Notify::new()),
+            bus_subscribed: bus.as_ref().map(|_| Arc::new(AtomicBool::new(false))),
+        };
+        Ok((ctx, bus))
     }
-}
 
-impl AppContext {
     /// The session's current state; an unknown or expired id is a 404.
     pub async fn snapshot(&self, sid: &SessionId) -> Result<Snapshot, AppError> {
         self.store.get(sid).await?.ok_or(AppError::UnknownSession)
@@ -62,6 +93,21 @@ impl AppContext {
     /// expired token is a 404.
     pub async fn reader(&self, token: &ReadToken) -> Result<(SessionId, Snapshot), AppError> {
         self.store.by_token(token).await?.ok_or(AppError::UnknownSession)
+    }
+
+    /// Ready for traffic: not shutting down, the store answers, and changes
+    /// made on other replicas are heard. The reason when not.
+    pub async fn readiness(&self) -> Result<(), &'static str> {
+        if *self.shutdown.borrow() {
+            return Err("shutting down");
+        }
+        if self.store.ping().await.is_err() {
+            return Err("session store unavailable");
+        }
+        if self.bus_subscribed.as_ref().is_some_and(|up| !up.load(Ordering::Relaxed)) {
+            return Err("not subscribed to changes");
+        }
+        Ok(())
     }
 }
 

@@ -3,8 +3,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::session::{Busy, StoreError};
-use crate::views::error_page;
+use crate::session::{Busy, Key, StoreError};
+use crate::views::{error_page, field_error_response};
 
 #[derive(Debug)]
 pub enum AppError {
@@ -38,7 +38,8 @@ impl AppError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(StoreError::Corrupt(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -64,7 +65,13 @@ impl AppError {
                 ("Server busy", "The server has too many open views. Try again soon.")
             }
             Self::Timeout => ("Request timeout", "The request took too long."),
-            Self::Store(_) => ("Server error", "Something went wrong on our side. Try again."),
+            Self::Store(StoreError::Corrupt(_)) => {
+                ("Server error", "Something went wrong on our side. Try again.")
+            }
+            Self::Store(_) => (
+                "Temporarily unavailable",
+                "The app cannot reach its session store right now, so nothing was saved. Try again in a moment.",
+            ),
         }
     }
 }
@@ -75,16 +82,45 @@ impl From<StoreError> for AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        if let Self::Store(e) = &self {
-            tracing::error!(error = %e.0, "session store failed");
+impl AppError {
+    /// Seconds a client should wait before trying again, for the statuses
+    /// that mean "not now".
+    fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            Self::Busy(_) => Some("5"),
+            Self::Store(StoreError::Unavailable(_) | StoreError::Contended) => Some("2"),
+            _ => None,
         }
-        let (title, message) = self.title_and_message();
-        let mut response = (self.status(), error_page(title, message)).into_response();
-        if let Self::Busy(_) = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+
+    fn log(&self) {
+        match self {
+            Self::Store(e @ StoreError::Corrupt(_)) => tracing::error!(error = %e, "session store failed"),
+            Self::Store(e) => tracing::warn!(error = %e, "session store failed"),
+            _ => {}
+        }
+    }
+
+    fn respond(self, body: maud::Markup) -> Response {
+        self.log();
+        let mut response = (self.status(), body).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
         }
         response
+    }
+
+    /// For htmx posting one widget: the message under that field, swapped
+    /// out of band, so what the user typed stays in the field.
+    pub fn for_field(self, key: Key) -> Response {
+        let (_, message) = self.title_and_message();
+        self.respond(field_error_response(key, message))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (title, message) = self.title_and_message();
+        self.respond(error_page(title, message))
     }
 }

@@ -14,7 +14,7 @@ async fn main() -> ExitCode {
     let server = match Server::bind(config).await {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("weight-converter: cannot listen: {e}");
+            eprintln!("weight-converter: {e}");
             return ExitCode::FAILURE;
         }
     };

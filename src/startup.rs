@@ -9,22 +9,50 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::context::AppContext;
+use crate::context::{self, AppContext};
 use crate::routes::router;
+use crate::session::bus::{BusHandles, RedisBus};
+use crate::session::{Backend, StoreError};
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Listen(std::io::Error),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Listen(e) => write!(f, "cannot listen: {e}"),
+            Self::Store(e) => write!(f, "cannot set up the session store: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
 
 /// A bound, not yet serving, server.
 pub struct Server {
     listener: TcpListener,
     ctx: Arc<AppContext>,
     stop: watch::Sender<bool>,
+    bus: Option<RedisBus>,
 }
 
 impl Server {
-    pub async fn bind(config: Config) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((config.host, config.port)).await?;
+    /// Binds with the backend `config` names: Redis with `REDIS_URL`, else memory.
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
+        let backend = context::backend(&config).map_err(StartError::Store)?;
+        Self::bind_with(config, backend).await
+    }
+
+    /// Binds with a backend of the caller's choosing.
+    pub async fn bind_with(config: Config, backend: Arc<dyn Backend>) -> Result<Self, StartError> {
+        let listener = TcpListener::bind((config.host, config.port)).await.map_err(StartError::Listen)?;
         let (stop, shutdown) = watch::channel(false);
-        let ctx = Arc::new(AppContext::in_memory(config, shutdown));
-        Ok(Self { listener, ctx, stop })
+        let (ctx, bus) = AppContext::new(config, backend, shutdown).map_err(StartError::Store)?;
+        Ok(Self { listener, ctx: Arc::new(ctx), stop, bus })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -38,9 +66,17 @@ impl Server {
     /// Serves until `signal` completes, then stops accepting, ends every
     /// event stream and lets in-flight requests finish.
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, ctx, stop } = self;
+        let Self { listener, ctx, stop, bus } = self;
         let app = router(Arc::clone(&ctx));
         let housekeeping = tokio::spawn(housekeeping(Arc::clone(&ctx)));
+        if let (Some(bus), Some(subscribed)) = (bus, &ctx.bus_subscribed) {
+            let handles = BusHandles {
+                fan_out: Arc::clone(&ctx.fan_out),
+                resync: Arc::clone(&ctx.resync),
+                subscribed: Arc::clone(subscribed),
+            };
+            tokio::spawn(bus.run(handles, ctx.shutdown.clone()));
+        }
         let shutdown = async move {
             signal.await;
             tracing::info!("shutting down");
@@ -58,36 +94,49 @@ impl Server {
     }
 }
 
-/// Once a second: drop sessions idle past their TTL, so memory follows
-/// live use even when nobody touches the expired ones again; end the
-/// streams of sessions that are gone; and fold latency samples into their
-/// histogram buckets.
+/// Once a second, and whenever the change bus asks: drop sessions idle
+/// past their TTL, so memory follows live use even when nobody touches the
+/// expired ones again; bring every watched session's views in line with
+/// the store; and fold latency samples into their histogram buckets.
 async fn housekeeping(ctx: Arc<AppContext>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut failing = false;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = ctx.resync.notified() => {}
+        }
         ctx.store.sweep_expired();
-        end_streams_of_gone_sessions(&ctx).await;
+        // A store that cannot answer now is asked again next second, and
+        // the streams stay open meanwhile. Logged when it starts and stops.
+        let resynced = resync_watched_sessions(&ctx).await;
+        match (&resynced, failing) {
+            (Ok(()), true) => tracing::info!("re-reading the watched sessions works again"),
+            (Err(e), false) => tracing::warn!(error = %e, "cannot re-read the watched sessions"),
+            _ => {}
+        }
+        failing = resynced.is_err();
         ctx.metrics.upkeep();
     }
 }
 
-/// Asks the store about the watched sessions only (at most `MAX_STREAMS`),
-/// so it works the same for any store and costs nothing without streams.
-async fn end_streams_of_gone_sessions(ctx: &AppContext) {
+/// Re-reads the watched sessions only (at most `MAX_STREAMS`), so it costs
+/// nothing without streams: the streams of sessions that are gone end, and
+/// views whose state differs from the store's (a lost notice) get it.
+async fn resync_watched_sessions(ctx: &AppContext) -> Result<(), StoreError> {
     let watched = ctx.fan_out.watched();
     if watched.is_empty() {
-        return;
+        return Ok(());
     }
-    match ctx.store.still_live(&watched).await {
-        Ok(live) => {
-            for (id, _) in watched.iter().zip(live).filter(|(_, live)| !live) {
-                ctx.fan_out.close(id);
-            }
+    let ids: Vec<_> = watched.iter().map(|(id, _)| id.clone()).collect();
+    let stored = ctx.store.peek(&ids).await?;
+    for ((id, seen), stored) in watched.into_iter().zip(stored) {
+        match stored {
+            Some(fresh) => ctx.fan_out.resync(&id, seen, fresh),
+            None => ctx.fan_out.close(&id),
         }
-        // A store that cannot answer now is asked again next second.
-        Err(e) => tracing::warn!(error = %e.0, "cannot check which watched sessions are live"),
     }
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

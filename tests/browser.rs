@@ -30,7 +30,7 @@ const REFUSAL: &str = "status of 422";
 
 /// How many widget POSTs the server has answered, from its own metrics.
 fn widget_posts(app: &TestApp) -> u64 {
-    let metrics = app.ctx.metrics.render(0, 0, 0);
+    let metrics = app.ctx.metrics.render(Some(0), 0, 0);
     metrics
         .lines()
         .filter(|l| l.starts_with("weight_converter_request_duration_seconds_count"))
@@ -376,6 +376,37 @@ async fn two_windows_stay_in_step_both_ways() {
         b.wait_value(LBS, "6.61").await;
         b.wait_value(KG, "3.00").await;
         b.wait_text_contains(DUMP, r#""kg": 3.0"#).await;
+        assert_no_console_errors(&b, &[]).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_windows_on_two_replicas_stay_in_step() {
+    let redis = common::redis::RedisServer::start().await;
+    let replica = || {
+        let mut config = weight_converter::Config::for_tests();
+        config.redis_url = Some(redis.url());
+        common::spawn_app_with(config)
+    };
+    let (one, two) = (replica().await, replica().await);
+    one.wait_until_ready().await;
+    two.wait_until_ready().await;
+    with_browser(Options::default(), |b| async move {
+        let (_, sid) = b.open_new_session(&one).await;
+        let a = b.window().await;
+        b.wait_live().await;
+        // The same session through the other replica, as a load balancer
+        // without sticky sessions might send it.
+        let w = b.open_window(&two.url(&format!("/s/{sid}"))).await;
+        b.wait_htmx().await;
+        b.wait_live().await;
+        let a_to_b = sync_latency(&b, (&a, &w), LBS, "10", "\"kg\": 4.5359237").await;
+        b.wait_value(LBS, "10.00").await;
+        let b_to_a = sync_latency(&b, (&w, &a), KG, "1", "\"kg\": 1.0").await;
+        b.wait_value(LBS, "2.20").await;
+        eprintln!("sync latency across replicas: A → B {a_to_b} ms, B → A {b_to_a} ms");
+        assert_eq!(two.state_json(&sid).await, r#"{"lbs":2.2046226218487757,"kg":1.0}"#);
         assert_no_console_errors(&b, &[]).await;
     })
     .await;

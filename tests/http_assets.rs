@@ -242,7 +242,7 @@ fn code_matches(pattern: &str, status: &str) -> bool {
 }
 
 #[tokio::test]
-async fn htmx_runs_without_eval_or_inline_styles_and_swaps_422() {
+async fn htmx_runs_without_eval_or_inline_styles_and_swaps_422_and_error_messages() {
     let app = spawn_app().await;
     let (_, page) = page_of_new_session(&app).await;
     let meta = html::tags(&page, "meta").into_iter().find(|m| m.attr("name") == Some("htmx-config"));
@@ -268,10 +268,13 @@ async fn htmx_runs_without_eval_or_inline_styles_and_swaps_422() {
     for status in ["200", "303"] {
         assert_eq!(first_match(status)["swap"], true, "{status}: {content}");
     }
+    // Errors swap too, so a widget's out-of-band message shows (the store
+    // is down, the session is gone), but stay errors and keep the title.
     for status in ["400", "404", "413", "500", "503"] {
         let entry = first_match(status);
-        assert_eq!(entry["swap"], false, "{status}: {content}");
+        assert_eq!(entry["swap"], true, "{status}: {content}");
         assert_eq!(entry["error"], true, "{status}: {content}");
+        assert_eq!(entry["ignoreTitle"], true, "{status}: {content}");
     }
 }
 

@@ -343,10 +343,10 @@ impl Driver {
                 let mut conn = Conn::connect(addr).await?;
                 conn.roundtrip(&get(&addr, "/status", "Connection: close\r\n"), true).await
             };
-            if let Ok(response) = status.await {
-                if response.text().contains("\"ready\":true") {
-                    return Ok(driver);
-                }
+            if let Ok(response) = status.await
+                && response.text().contains("\"ready\":true")
+            {
+                return Ok(driver);
             }
             if Instant::now() > deadline || driver.child.try_wait()?.is_some() {
                 let output = std::fs::read_to_string(&driver.log).unwrap_or_default();

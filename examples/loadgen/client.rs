@@ -255,10 +255,10 @@ impl SseIds {
             if ends_line {
                 if !self.skipping {
                     let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
-                    if let Some(id) = line.strip_prefix(b"id:") {
-                        if let Some(id) = std::str::from_utf8(id).ok().and_then(|t| t.trim().parse().ok()) {
-                            on_id(id);
-                        }
+                    if let Some(id) = line.strip_prefix(b"id:")
+                        && let Some(id) = std::str::from_utf8(id).ok().and_then(|t| t.trim().parse().ok())
+                    {
+                        on_id(id);
                     }
                 }
                 self.line.clear();

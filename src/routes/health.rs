@@ -19,11 +19,10 @@ pub async fn metrics(ctx: Ctx) -> ([(header::HeaderName, &'static str); 1], Stri
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
-/// Ready for traffic: not shutting down.
-pub async fn ready(ctx: Ctx) -> (StatusCode, &'static str) {
-    if *ctx.shutdown.borrow() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
-    } else {
-        (StatusCode::OK, "ready\n")
+/// Ready for traffic: not shutting down, and the session store answers.
+pub async fn ready(ctx: Ctx) -> (StatusCode, String) {
+    match ctx.readiness().await {
+        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
     }
 }

@@ -21,10 +21,26 @@ use super::extract::{Form, Htmx, Sid, WidgetKey};
 
 pub async fn commit(
     ctx: Ctx,
-    Sid(sid): Sid,
+    sid: Result<Sid, AppError>,
     WidgetKey(key): WidgetKey,
     Htmx(htmx): Htmx,
-    form: Form,
+    form: Result<Form, AppError>,
+) -> Response {
+    let committed = async { apply(&ctx, sid?.0, key, htmx, &form?).await };
+    match committed.await {
+        Ok(response) => response,
+        // htmx shows why beside the field and leaves what was typed.
+        Err(e) if htmx => e.for_field(key),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn apply(
+    ctx: &AppContext,
+    sid: SessionId,
+    key: Key,
+    htmx: bool,
+    form: &Form,
 ) -> Result<Response, AppError> {
     // An empty field commits the default; a missing one is a broken form.
     let [text, step, view] = form.fields([key.as_str(), "step", "view"]);
@@ -36,7 +52,7 @@ pub async fn commit(
         Some(_) => return Err(AppError::BadRequest("step must be up or down.")),
     };
     let view = view.and_then(|view| ViewId::parse(&view));
-    let reply = Reply { ctx: &ctx, sid: &sid, key, htmx, text: &text };
+    let reply = Reply { ctx, sid: &sid, key, htmx, text: &text };
 
     let typed = match parse_number(&text) {
         Ok(typed) => typed,
@@ -50,7 +66,7 @@ pub async fn commit(
         }
     };
     let edit = Edit { key, typed, step };
-    match ctx.store.apply(&sid, edit).await?.ok_or(AppError::UnknownSession)? {
+    match ctx.store.apply(&sid, edit, view.as_ref()).await?.ok_or(AppError::UnknownSession)? {
         Outcome::Changed(snapshot) => {
             ctx.metrics.change_applied();
             ctx.fan_out.publish(&sid, snapshot, view);

@@ -4,8 +4,9 @@
 //! carries snapshots to listeners. One `watch` channel per watched session
 //! holds just the newest frame, so a slow view never blocks the writer or
 //! the other views, and never sees an error: it skips to the latest state.
-//! With several replicas, a Redis pub/sub subscriber would call
-//! [`FanOut::publish`] for changes made elsewhere.
+//! With several replicas, the change bus calls [`FanOut::publish`] for
+//! changes made elsewhere, and housekeeping calls [`FanOut::resync`] with
+//! what the store holds, for the notices pub/sub lost.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -91,9 +92,10 @@ impl FanOut {
         self.lock().len()
     }
 
-    /// The sessions with at least one open stream.
-    pub fn watched(&self) -> Vec<SessionId> {
-        self.lock().keys().cloned().collect()
+    /// The sessions with at least one open stream, each with the snapshot
+    /// its views were last sent.
+    pub fn watched(&self) -> Vec<(SessionId, Snapshot)> {
+        self.lock().iter().map(|(id, c)| (id.clone(), c.sender.borrow().snapshot)).collect()
     }
 
     /// Ends every stream of a session that is gone (expired or evicted),
@@ -115,6 +117,26 @@ impl FanOut {
                 *current = Arc::new(Frame::new(snapshot, origin));
             }
             newer
+        });
+    }
+
+    /// Pushes what the store holds (`fresh`) if it differs from `seen`, what
+    /// [`watched`](Self::watched) returned before the store was read, and
+    /// nothing newer arrived meanwhile. "Differs", not "is newer": after a
+    /// Redis restart without durable writes a version can go backwards.
+    pub fn resync(&self, id: &SessionId, seen: Snapshot, fresh: Snapshot) {
+        if fresh == seen {
+            return;
+        }
+        let Some(sender) = self.lock().get(id).map(|c| c.sender.clone()) else {
+            return;
+        };
+        sender.send_if_modified(|current| {
+            let untouched = current.snapshot == seen;
+            if untouched {
+                *current = Arc::new(Frame::new(fresh, None));
+            }
+            untouched
         });
     }
 
@@ -194,6 +216,24 @@ mod tests {
     }
 
     #[test]
+    fn resync_pushes_what_differs_unless_something_newer_came() {
+        let hub = FanOut::new(limits(4, 4));
+        let id = SessionId::random();
+        let sub = hub.subscribe(&id).unwrap();
+        let v1 = changed(Snapshot::new(), 1.0);
+        let v2 = changed(v1, 2.0);
+        hub.publish(&id, v2, None);
+        // The store was read at v2 but a rolled-back Redis says v1: pushed.
+        hub.resync(&id, v2, v1);
+        assert_eq!(sub.receiver.borrow().snapshot, v1);
+        // Read while v1 was shown, but v2 arrived meanwhile: kept.
+        let [(_, seen)] = hub.watched().try_into().unwrap();
+        hub.publish(&id, v2, None);
+        hub.resync(&id, seen, Snapshot::new());
+        assert_eq!(sub.receiver.borrow().snapshot, v2);
+    }
+
+    #[test]
     fn caps_and_cleanup() {
         let hub = FanOut::new(limits(2, 3));
         let (a, b) = (SessionId::random(), SessionId::random());
@@ -216,7 +256,7 @@ mod tests {
         hub.close(&gone);
         assert!(ended.receiver.has_changed().is_err(), "the closed stream's channel is gone");
         assert!(open.receiver.has_changed().is_ok());
-        assert_eq!(hub.watched(), vec![kept.clone()]);
+        assert_eq!(hub.watched(), vec![(kept.clone(), Snapshot::new())]);
         drop(ended);
         assert_eq!((hub.open_streams(), hub.watched_sessions()), (1, 1));
         drop(open);

@@ -1,5 +1,6 @@
 //! Sessions: the state and its callbacks, ids, storage and fan-out.
 
+pub mod bus;
 pub mod fanout;
 pub mod id;
 pub mod number;
@@ -9,4 +10,6 @@ pub mod store;
 pub use fanout::{Audience, Busy, FanOut, Frame, StreamLimits, Subscription};
 pub use id::{ReadToken, SessionId, ViewId};
 pub use state::{Edit, Key, Refusal, Snapshot, State, Step, WIDGETS};
-pub use store::{MemoryStore, Outcome, SessionStore, StoreError, StoreLimits};
+pub use store::{
+    Backend, Cas, MemoryStore, Outcome, RedisConfig, RedisStore, SessionStore, StoreError, StoreLimits,
+};

@@ -118,6 +118,19 @@ impl fmt::Display for FullPrecision {
     }
 }
 
+/// A value as stored outside this process (Redis fields, change notices):
+/// the shortest digits that read back as the same float, in exponent form
+/// so that huge and tiny values stay short (`4.5359237e0`, `1e300`).
+pub fn format_stored(value: f64) -> String {
+    format!("{value:e}")
+}
+
+/// Reads [`format_stored`]'s output back; anything that is not a finite
+/// number is refused, so a damaged store cannot put NaN into a session.
+pub fn parse_stored(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +191,17 @@ mod tests {
         assert_eq!(FullPrecision(10.0).to_string(), "10.0");
         assert_eq!(FullPrecision(1e300).to_string(), "1e+300");
         assert_eq!(FullPrecision(f64::NAN).to_string(), "null");
+    }
+
+    #[test]
+    fn stored_form_round_trips_exactly() {
+        for value in [0.0, -0.0, 4.5359237, 1e300, -1e-300, f64::MAX, f64::MIN_POSITIVE, 2.2046226218487757] {
+            let text = format_stored(value);
+            assert_eq!(parse_stored(&text).map(f64::to_bits), Some(value.to_bits()), "{text}");
+        }
+        assert_eq!(format_stored(4.5359237), "4.5359237e0");
+        for bad in ["NaN", "inf", "-inf", "1e309", "", "x"] {
+            assert_eq!(parse_stored(bad), None, "{bad}");
+        }
     }
 }

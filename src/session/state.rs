@@ -75,7 +75,7 @@ fn scale(value: f64, num: f64, den: f64) -> f64 {
 impl Key {
     pub const ALL: [Key; WIDGETS.len()] = [Lbs, Kg];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Lbs => "lbs",
             Kg => "kg",

@@ -137,14 +137,17 @@ impl Metrics {
         self.recorder.handle().run_upkeep();
     }
 
-    /// The Prometheus text, with the gauges read at this moment.
-    pub fn render(&self, sessions: usize, open_streams: usize, watched_sessions: usize) -> String {
+    /// The Prometheus text, with the gauges read at this moment. `sessions`
+    /// is `None` where the store cannot count them cheaply (Redis).
+    pub fn render(&self, sessions: Option<usize>, open_streams: usize, watched_sessions: usize) -> String {
         for (name, value) in [
             ("weight_converter_sessions", sessions),
-            ("weight_converter_open_streams", open_streams),
-            ("weight_converter_watched_sessions", watched_sessions),
+            ("weight_converter_open_streams", Some(open_streams)),
+            ("weight_converter_watched_sessions", Some(watched_sessions)),
         ] {
-            self.recorder.register_gauge(&Key::from_name(name), &META).set(value as f64);
+            if let Some(value) = value {
+                self.recorder.register_gauge(&Key::from_name(name), &META).set(value as f64);
+            }
         }
         self.recorder.handle().render()
     }

@@ -62,7 +62,7 @@ pub fn change_response(snapshot: &Snapshot, changed: Key, stepped: bool) -> Mark
             @if key != changed || stepped {
                 (input(key, &FieldContent::Value(snapshot.state[key]), snapshot.version, true))
             }
-            (message(key, &FieldContent::Value(snapshot.state[key]), snapshot.version, true))
+            (message(key, &FieldContent::Value(snapshot.state[key]), Some(snapshot.version), true))
         }
         (dump(snapshot, None, true))
     }
@@ -73,8 +73,15 @@ pub fn refusal_response(snapshot: &Snapshot, key: Key, text: &str, why: &str) ->
     let content = FieldContent::Refused { text, message: why };
     html! {
         (input(key, &content, snapshot.version, true))
-        (message(key, &content, snapshot.version, true))
+        (message(key, &content, Some(snapshot.version), true))
     }
+}
+
+/// The answer to a change that failed for a reason other than the input
+/// (the session store is down, the session is gone): the message under
+/// the field, and the field left as the user typed it.
+pub fn field_error_response(key: Key, why: &str) -> Markup {
+    message(key, &FieldContent::Refused { text: "", message: why }, None, true)
 }
 
 /// One server-sent event for views that can write: every field and the

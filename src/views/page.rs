@@ -8,10 +8,12 @@ use crate::session::{Key, Snapshot, ViewId};
 use super::widgets::{FieldContent, widget};
 use super::{Links, dump};
 
-/// htmx's settings. CSP-clean (no eval, no inline styles), and 422 swaps
-/// so refused input shows its message. `responseHandling` replaces the
-/// whole default list, so the defaults are restated around 422.
-const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}"#;
+/// htmx's settings. CSP-clean (no eval, no inline styles). 422 swaps so
+/// refused input shows its message, and so do other errors: a widget's
+/// error answer is its message line, out of band (the field is left as
+/// typed), and the page's title stays. `responseHandling` replaces the
+/// whole default list, so the defaults are restated around these.
+pub const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":true,"error":true,"ignoreTitle":true}]}"#;
 
 pub(super) fn layout(title: &str, body: Markup) -> Markup {
     html! {

@@ -71,10 +71,12 @@ pub fn input(key: Key, content: &FieldContent, version: u64, oob: bool) -> Marku
     }
 }
 
-/// The message line under a field; empty when all is well.
-pub fn message(key: Key, content: &FieldContent, version: u64, oob: bool) -> Markup {
+/// The message line under a field; empty when all is well. `version` is
+/// the state it goes with; `None` for a failure that belongs to no state
+/// (the store was down), which the page always shows.
+pub fn message(key: Key, content: &FieldContent, version: Option<u64>, oob: bool) -> Markup {
     html! {
-        p.message id=(message_id(key)) role="alert" data-version=(version)
+        p.message id=(message_id(key)) role="alert" data-version=[version]
             hx-swap-oob=[oob.then_some("true")] {
             @if let Some(message) = content.message() { (message) }
         }
@@ -99,7 +101,7 @@ pub fn widget(links: &Links, view: &ViewId, key: Key, content: &FieldContent, sn
                 button.step type="submit" name="step" value="down" aria-label={ "Decrease " (name) } { "−" }
                 button.step type="submit" name="step" value="up" aria-label={ "Increase " (name) } { "+" }
             }
-            (message(key, content, snapshot.version, false))
+            (message(key, content, Some(snapshot.version), false))
             input type="hidden" name="view" value=(view.as_str());
         }
     }

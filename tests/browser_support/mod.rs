@@ -324,11 +324,11 @@ where
     let ran = started.elapsed() - ready;
 
     // Print what the page logged, to help read a failure.
-    if !matches!(outcome, Ok(Ok(()))) {
-        if let Ok(log) = browser.console_log().await {
-            for entry in log {
-                eprintln!("browser console: {entry}");
-            }
+    if !matches!(outcome, Ok(Ok(())))
+        && let Ok(log) = browser.console_log().await
+    {
+        for entry in log {
+            eprintln!("browser console: {entry}");
         }
     }
     if let Err(e) = client.close().await {

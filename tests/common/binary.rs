@@ -17,7 +17,7 @@ const POLL: Duration = Duration::from_millis(20);
 /// Every setting the binary reads from the environment (`src/config.rs`),
 /// and `RUST_LOG`; cleared so the test's own environment cannot change what
 /// is being tested.
-pub const SETTINGS: [&str; 13] = [
+pub const SETTINGS: [&str; 15] = [
     "HOST",
     "PORT",
     "SESSION_TTL",
@@ -30,6 +30,8 @@ pub const SETTINGS: [&str; 13] = [
     "ALLOW_ORIGINS",
     "FRAME_ANCESTORS",
     "LOG_FORMAT",
+    "REDIS_URL",
+    "REDIS_PREFIX",
     "RUST_LOG",
 ];
 

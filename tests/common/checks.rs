@@ -210,6 +210,23 @@ pub fn assert_no_store(headers: &HeaderMap, what: &str) {
     );
 }
 
+/// What an error looks like to whoever posted a widget: htmx gets the
+/// field's message line, out of band, and no input (the field keeps what
+/// was typed); a plain form gets [`assert_error_page`].
+pub fn assert_widget_error(reply: &Reply, htmx: bool, key: &str, what: &str) {
+    if !htmx {
+        return assert_error_page(reply, what);
+    }
+    assert!(reply.content_type().starts_with("text/html"), "{what}: content-type {}", reply.content_type());
+    let id = format!("wc-{key}-msg");
+    let message =
+        html::element(&reply.body, "p", &id).unwrap_or_else(|| panic!("{what}: no #{id} in {}", reply.body));
+    assert_eq!((message.attr("hx-swap-oob"), message.attr("role")), (Some("true"), Some("alert")), "{what}");
+    assert!(!html::text(&reply.body, &message).trim().is_empty(), "{what}: an empty message");
+    assert!(!reply.body.contains("<input"), "{what}: the field would be replaced: {}", reply.body);
+    assert_security_headers(&reply.headers, what);
+}
+
 /// Our HTML error page: a whole document with a way back to a new
 /// session, never a framework's plain-text default.
 pub fn assert_error_page(reply: &Reply, what: &str) {

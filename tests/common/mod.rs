@@ -45,6 +45,21 @@ impl TestApp {
         location.strip_prefix("/s/").expect("location is /s/{sid}").to_owned()
     }
 
+    /// Waits until `/readyz` answers 200: with Redis, that means the store
+    /// answers and Redis has acknowledged this replica's subscription.
+    pub async fn wait_until_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let response = self.client.get(self.url("/readyz")).send().await.expect("GET /readyz");
+            if response.status() == 200 {
+                return;
+            }
+            let why = response.text().await.unwrap_or_default();
+            assert!(std::time::Instant::now() < deadline, "not ready within 20 s: {why}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -99,3 +114,5 @@ pub mod binary;
 pub mod checks;
 /// Just enough HTML reading for the HTTP tests.
 pub mod html;
+/// A real redis-server per test.
+pub mod redis;

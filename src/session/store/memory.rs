@@ -1,5 +1,5 @@
-//! Where session state lives. Routes see only [`SessionStore`], so a Redis
-//! backend can replace [`MemoryStore`] without touching them.
+//! Sessions in this process's memory, with an idle TTL and an LRU cap:
+//! the default backend, which needs nothing installed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -7,54 +7,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::id::{ReadToken, SessionId};
-use super::state::{Edit, Refusal, Snapshot};
-
-/// A failure of the backend itself (never of the user's input). The
-/// in-memory store has none; a networked one will.
-#[derive(Debug)]
-pub struct StoreError(pub String);
-
-/// What became of one edit.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Outcome {
-    Changed(Snapshot),
-    /// Same value as before: no callback ran and the version stayed.
-    Unchanged(Snapshot),
-    Refused(Refusal, Snapshot),
-}
-
-impl Outcome {
-    /// The state after the edit, whatever became of it.
-    pub fn snapshot(&self) -> Snapshot {
-        match *self {
-            Self::Changed(s) | Self::Unchanged(s) | Self::Refused(_, s) => s,
-        }
-    }
-}
-
-#[async_trait]
-pub trait SessionStore: Send + Sync + 'static {
-    /// Starts a session at the initial state, making room if full.
-    async fn create(&self) -> Result<SessionId, StoreError>;
-    /// The current state, or `None` for an unknown or expired id.
-    async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError>;
-    /// The session's read-only token, or `None` for an unknown or expired id.
-    async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError>;
-    /// The session a read-only token stands for, and its state.
-    async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError>;
-    /// Applies one edit atomically: edits to one session are applied one
-    /// at a time. `None` for an unknown or expired id; nothing is created.
-    async fn apply(&self, id: &SessionId, edit: Edit) -> Result<Option<Outcome>, StoreError>;
-    /// Which of `ids` are still live, in order. Counts as no use: an open
-    /// view asking does not keep its session alive.
-    async fn still_live(&self, ids: &[SessionId]) -> Result<Vec<bool>, StoreError>;
-    /// How many sessions are live.
-    fn session_count(&self) -> usize;
-    /// Drops sessions idle past the TTL; returns how many went. Stores
-    /// that expire entries themselves (Redis) do nothing here.
-    fn sweep_expired(&self) -> usize;
-}
+use super::{Backend, Cas, StoreError};
+use crate::session::id::{ReadToken, SessionId, ViewId};
+use crate::session::state::Snapshot;
 
 /// Limits of the in-memory store.
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +113,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl SessionStore for MemoryStore {
+impl Backend for MemoryStore {
     async fn create(&self) -> Result<SessionId, StoreError> {
         let id = SessionId::random();
         let now = Instant::now();
@@ -194,31 +149,38 @@ impl SessionStore for MemoryStore {
         Ok(self.live(&mut sessions, &id, Instant::now()).map(|e| (id, e.snapshot)))
     }
 
-    async fn apply(&self, id: &SessionId, edit: Edit) -> Result<Option<Outcome>, StoreError> {
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: Snapshot,
+        _origin: Option<&ViewId>,
+    ) -> Result<Cas, StoreError> {
+        // The routes publish to this process's views; there are no others.
         let mut sessions = self.lock();
         let Some(entry) = self.live(&mut sessions, id, Instant::now()) else {
-            return Ok(None);
+            return Ok(Cas::Gone);
         };
-        let before = entry.snapshot;
-        Ok(Some(match before.apply(edit) {
-            Ok(Some(after)) => {
-                entry.snapshot = after;
-                Outcome::Changed(after)
-            }
-            Ok(None) => Outcome::Unchanged(before),
-            Err(refusal) => Outcome::Refused(refusal, before),
-        }))
+        if entry.snapshot.version != expected {
+            return Ok(Cas::Conflict);
+        }
+        entry.snapshot = next;
+        Ok(Cas::Written)
     }
 
-    async fn still_live(&self, ids: &[SessionId]) -> Result<Vec<bool>, StoreError> {
+    async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
         let now = Instant::now();
         let sessions = self.lock();
-        let live = |id| sessions.map.get(id).is_some_and(|e: &Entry| !self.expired(e.last_used, now));
-        Ok(ids.iter().map(live).collect())
+        let live = |id| sessions.map.get(id).filter(|e: &&Entry| !self.expired(e.last_used, now));
+        Ok(ids.iter().map(|id| live(id).map(|e| e.snapshot)).collect())
     }
 
-    fn session_count(&self) -> usize {
-        self.lock().map.len()
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn session_count(&self) -> Option<usize> {
+        Some(self.lock().map.len())
     }
 
     fn sweep_expired(&self) -> usize {
@@ -229,14 +191,9 @@ impl SessionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::state::Key;
 
     fn store(max_sessions: usize, ttl: Duration) -> MemoryStore {
         MemoryStore::new(StoreLimits { max_sessions, ttl })
-    }
-
-    fn edit(value: f64) -> Edit {
-        Edit { key: Key::Lbs, typed: Some(value), step: None }
     }
 
     #[tokio::test]
@@ -244,8 +201,9 @@ mod tests {
         let s = store(10, Duration::from_secs(60));
         let id = SessionId::random();
         assert_eq!(s.get(&id).await.unwrap(), None);
-        assert_eq!(s.apply(&id, edit(1.0)).await.unwrap(), None);
-        assert_eq!(s.session_count(), 0);
+        assert_eq!(s.compare_and_set(&id, 0, Snapshot::new(), None).await.unwrap(), Cas::Gone);
+        assert_eq!(s.peek(&[id]).await.unwrap(), [None]);
+        assert_eq!(s.session_count(), Some(0));
     }
 
     #[tokio::test]
@@ -258,7 +216,7 @@ mod tests {
         assert!(s.get(&a).await.unwrap().is_some());
         assert!(s.get(&b).await.unwrap().is_none());
         assert!(s.get(&c).await.unwrap().is_some());
-        assert_eq!(s.session_count(), 2);
+        assert_eq!(s.session_count(), Some(2));
         assert_eq!(s.lock().by_token.len(), 2, "evicted tokens go too");
     }
 
@@ -285,13 +243,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn outcomes() {
+    async fn compare_and_set_checks_the_version() {
         let s = store(10, Duration::from_secs(60));
         let id = s.create().await.unwrap();
-        assert!(matches!(s.apply(&id, edit(10.0)).await.unwrap(), Some(Outcome::Changed(_))));
-        assert!(matches!(s.apply(&id, edit(10.0)).await.unwrap(), Some(Outcome::Unchanged(_))));
-        let kg = Edit { key: Key::Kg, typed: Some(1e308), step: None };
-        let Some(Outcome::Refused(_, snap)) = s.apply(&id, kg).await.unwrap() else { panic!() };
-        assert_eq!(snap.version, 1);
+        let next = Snapshot { version: 1, ..Snapshot::new() };
+        assert_eq!(s.compare_and_set(&id, 1, next, None).await.unwrap(), Cas::Conflict);
+        assert_eq!(s.compare_and_set(&id, 0, next, None).await.unwrap(), Cas::Written);
+        assert_eq!(s.peek(std::slice::from_ref(&id)).await.unwrap(), [Some(next)]);
     }
 }

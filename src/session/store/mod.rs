@@ -1,0 +1,250 @@
+//! Where session state lives, behind one async, fallible seam.
+//!
+//! A [`Backend`] only stores: it reads snapshots and writes one with a
+//! compare-and-set on the version. The seed's callbacks run in Rust, in
+//! [`SessionStore::apply`], written once for every backend: read, run
+//! [`Snapshot::apply`], write if nobody else wrote first, retry otherwise.
+
+mod memory;
+pub(crate) mod redis;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+
+pub use self::redis::{RedisConfig, RedisStore};
+pub use memory::{MemoryStore, StoreLimits};
+
+use super::id::{ReadToken, SessionId, ViewId};
+use super::state::{Edit, Refusal, Snapshot};
+
+/// A failure of the backend itself, never of the user's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The backend cannot be reached or did not answer in time. Transient:
+    /// the client should try again (503).
+    Unavailable(String),
+    /// Writers kept colliding on one session past the retry budget (503).
+    Contended,
+    /// The backend answered with something this version cannot read (500).
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable(why) => write!(f, "session store unavailable: {why}"),
+            Self::Contended => f.write_str("too many concurrent writers on one session"),
+            Self::Corrupt(why) => write!(f, "session store returned unreadable data: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What became of one edit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    Changed(Snapshot),
+    /// Same value as before: no callback ran and the version stayed.
+    Unchanged(Snapshot),
+    Refused(Refusal, Snapshot),
+}
+
+/// What became of one compare-and-set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cas {
+    /// Written, and announced to every replica's views.
+    Written,
+    /// Another writer got there first: the stored version is not the expected one.
+    Conflict,
+    /// The session is unknown or expired; nothing was written.
+    Gone,
+}
+
+/// The storage seam. Every call is one round trip at most, and none of
+/// them creates anything for an unknown id.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Starts a session at the initial state.
+    async fn create(&self) -> Result<SessionId, StoreError>;
+    /// The current state, or `None` for an unknown or expired id. Counts
+    /// as use: it refreshes the idle timer.
+    async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError>;
+    /// The session's read-only token, or `None` for an unknown or expired id.
+    async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError>;
+    /// The session a read-only token stands for, and its state.
+    async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError>;
+    /// Writes `next` if the stored version is still `expected`, and in the
+    /// same step announces it (with the view that made it) to other
+    /// processes watching the session.
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: Snapshot,
+        origin: Option<&ViewId>,
+    ) -> Result<Cas, StoreError>;
+    /// The current state of each of `ids`, in order, `None` where gone.
+    /// Counts as no use: an open view asking does not keep a session alive.
+    async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError>;
+    /// Whether the backend answers right now.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// How many sessions are live, where the backend can count them cheaply.
+    fn session_count(&self) -> Option<usize>;
+    /// Drops sessions idle past the TTL; returns how many went. Backends
+    /// that expire entries themselves (Redis) do nothing here.
+    fn sweep_expired(&self) -> usize;
+}
+
+/// Writers queued per process, so that on one replica edits to one
+/// session wait their turn instead of colliding; only writers on other
+/// replicas can still conflict. Striped: a fixed number of locks, so
+/// memory does not grow with sessions.
+const WRITER_STRIPES: usize = 256;
+
+/// Compare-and-set attempts before giving up with [`StoreError::Contended`].
+/// Writers on one replica are queued, so each attempt competes with at most
+/// one writer per other replica.
+const MAX_ATTEMPTS: usize = 64;
+
+/// The sessions, whatever the backend: the seam the routes see.
+pub struct SessionStore {
+    backend: Arc<dyn Backend>,
+    writers: Box<[Mutex<()>]>,
+}
+
+impl SessionStore {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self { backend, writers: (0..WRITER_STRIPES).map(|_| Mutex::new(())).collect() }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// Applies one edit as the seed's callbacks say. `None` for an unknown
+    /// or expired id: nothing is created. `origin` is the view that made
+    /// the edit, so that its own change is not echoed back to it.
+    pub async fn apply(
+        &self,
+        id: &SessionId,
+        edit: Edit,
+        origin: Option<&ViewId>,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let _turn = self.writers[stripe(id)].lock().await;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(before) = self.backend.get(id).await? else {
+                return Ok(None);
+            };
+            let after = match before.apply(edit) {
+                Ok(Some(after)) => after,
+                Ok(None) => return Ok(Some(Outcome::Unchanged(before))),
+                Err(refusal) => return Ok(Some(Outcome::Refused(refusal, before))),
+            };
+            match self.backend.compare_and_set(id, before.version, after, origin).await? {
+                Cas::Written => return Ok(Some(Outcome::Changed(after))),
+                Cas::Gone => return Ok(None),
+                Cas::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    pub async fn create(&self) -> Result<SessionId, StoreError> {
+        self.backend.create().await
+    }
+
+    pub async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError> {
+        self.backend.get(id).await
+    }
+
+    pub async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError> {
+        self.backend.read_token(id).await
+    }
+
+    pub async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
+        self.backend.by_token(token).await
+    }
+
+    pub async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
+        self.backend.peek(ids).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.ping().await
+    }
+
+    pub fn session_count(&self) -> Option<usize> {
+        self.backend.session_count()
+    }
+
+    pub fn sweep_expired(&self) -> usize {
+        self.backend.sweep_expired()
+    }
+}
+
+/// Ids are random, so any of their bytes spreads sessions evenly.
+fn stripe(id: &SessionId) -> usize {
+    let bytes = id.as_str().as_bytes();
+    let mixed = bytes[..4].iter().fold(0usize, |acc, &b| acc.wrapping_mul(64).wrapping_add(usize::from(b)));
+    mixed % WRITER_STRIPES
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::session::state::Key;
+
+    fn store() -> SessionStore {
+        let limits = StoreLimits { max_sessions: 10, ttl: Duration::from_secs(60) };
+        SessionStore::new(Arc::new(MemoryStore::new(limits)))
+    }
+
+    fn edit(value: f64) -> Edit {
+        Edit { key: Key::Lbs, typed: Some(value), step: None }
+    }
+
+    #[tokio::test]
+    async fn outcomes() {
+        let s = store();
+        let id = s.create().await.unwrap();
+        assert!(matches!(s.apply(&id, edit(10.0), None).await.unwrap(), Some(Outcome::Changed(_))));
+        assert!(matches!(s.apply(&id, edit(10.0), None).await.unwrap(), Some(Outcome::Unchanged(_))));
+        let kg = Edit { key: Key::Kg, typed: Some(1e308), step: None };
+        let Some(Outcome::Refused(_, snap)) = s.apply(&id, kg, None).await.unwrap() else { panic!() };
+        assert_eq!(snap.version, 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_ids_create_nothing() {
+        let s = store();
+        assert_eq!(s.apply(&SessionId::random(), edit(1.0), None).await.unwrap(), None);
+        assert_eq!(s.session_count(), Some(0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_each_get_a_version() {
+        let s = Arc::new(store());
+        let id = s.create().await.unwrap();
+        let writers = (1..=40).map(|i| {
+            let (s, id) = (Arc::clone(&s), id.clone());
+            tokio::spawn(async move { s.apply(&id, edit(f64::from(i)), None).await })
+        });
+        for writer in writers {
+            assert!(matches!(writer.await.unwrap().unwrap(), Some(Outcome::Changed(_))));
+        }
+        assert_eq!(s.get(&id).await.unwrap().unwrap().version, 40);
+    }
+
+    #[test]
+    fn stripes_are_in_range() {
+        for _ in 0..1000 {
+            assert!(stripe(&SessionId::random()) < WRITER_STRIPES);
+        }
+    }
+}
