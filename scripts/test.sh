@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Runs every test: unit, HTTP integration and headless-Chromium browser tests.
-# First installs what the tests need and is missing (Debian's chromium and
-# chromium-driver), so it works on a fresh machine.
+# Runs every test: unit, HTTP integration, Redis, nginx and headless-Chromium
+# browser tests. First installs what the tests need and is missing (Debian's
+# chromium, chromium-driver, redis-server and nginx), so it works on a fresh
+# machine. Every test starts its own redis-server and nginx, in a temporary
+# directory; none uses a server that happens to be running here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   sudo=""

@@ -413,6 +413,44 @@ async fn two_windows_on_two_replicas_stay_in_step() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_a_change_says_so_and_keeps_what_was_typed() {
+    let mut redis = common::redis::RedisServer::start().await;
+    let mut config = weight_converter::Config::for_tests();
+    config.redis_url = Some(redis.url());
+    let app = common::spawn_app_with(config).await;
+    app.wait_until_ready().await;
+    with_browser(Options::default(), |b| async move {
+        let (_, sid) = b.open_new_session(&app).await;
+        b.wait_live().await;
+        b.commit(LBS, "10").await;
+        b.wait_value(KG, "4.54").await;
+
+        redis.kill();
+        b.commit(LBS, "25").await;
+        let message = wait_for("a message under Pounds", WAIT, || async {
+            let text = b.text(LBS_MSG).await?;
+            Ok((!text.trim().is_empty()).then_some(text))
+        })
+        .await;
+        assert!(message.contains("cannot reach its session store"), "message: {message:?}");
+        assert_eq!(b.value(LBS).await.unwrap(), "25", "what was typed stays, to try again");
+        assert_eq!(b.value(KG).await.unwrap(), "4.54");
+
+        redis.restart().await;
+        app.wait_until_ready().await;
+        b.commit(LBS, "25").await;
+        b.wait_value(KG, "11.34").await;
+        wait_for("the message to clear", WAIT, || async {
+            Ok(b.text(LBS_MSG).await?.trim().is_empty().then_some(()))
+        })
+        .await;
+        assert_eq!(app.state_json(&sid).await, r#"{"lbs":25.0,"kg":11.33980925}"#);
+        assert_no_console_errors(&b, &["status of 503", "Error Code 503"]).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsaved_typing_in_b_survives_a_change_in_a() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {

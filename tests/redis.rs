@@ -296,3 +296,41 @@ async fn a_replica_started_before_redis_becomes_ready_when_redis_comes() {
     let sid = app.new_session().await;
     assert_eq!(app.state_json(&sid).await, r#"{"lbs":0.0,"kg":0.0}"#);
 }
+
+/// Frames rendered so far by `app`: (writer, reader).
+fn frames_rendered(app: &TestApp) -> (u64, u64) {
+    let metrics = app.ctx.metrics.render(None, 0, 0);
+    let count = |audience: &str| {
+        let prefix = format!(r#"weight_converter_frames_rendered_total{{audience="{audience}"}} "#);
+        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.parse().expect("a count"))
+    };
+    (count("writer"), count("reader"))
+}
+
+#[tokio::test]
+async fn each_replica_renders_each_version_once_per_audience() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_replicas(&redis).await;
+    let sid = a.new_session().await;
+    let link = read_link(&a.page(&sid).await);
+    let mut on_b = Vec::new();
+    for path in [format!("/s/{sid}/events"), format!("{link}/events")] {
+        for _ in 0..3 {
+            on_b.push(events(&b, &path).await);
+        }
+    }
+    let mut on_a = events(&a, &format!("/s/{sid}/events")).await;
+    for stream in on_b.iter_mut().chain([&mut on_a]) {
+        assert_eq!(stream.expect_event().await.version(), 0);
+    }
+    let (a_before, b_before) = (frames_rendered(&a), frames_rendered(&b));
+    for (version, value) in [(1, "1"), (2, "2")] {
+        assert_eq!(htmx_commit(&a, &sid, "lbs", value, None).await.status, 200);
+        for stream in on_b.iter_mut().chain([&mut on_a]) {
+            assert_eq!(stream.expect_event().await.version(), version);
+        }
+    }
+    let (a_after, b_after) = (frames_rendered(&a), frames_rendered(&b));
+    assert_eq!((b_after.0 - b_before.0, b_after.1 - b_before.1), (2, 2), "B: once per version per audience");
+    assert_eq!((a_after.0 - a_before.0, a_after.1 - a_before.1), (2, 0), "A has writer views only");
+}

@@ -29,17 +29,17 @@ const RETRY_MS: u32 = 2000;
 /// `GET /s/{sid}/events[?view=…]`: for views that can write.
 pub async fn writer(ctx: Ctx, Sid(sid): Sid, RawQuery(query): RawQuery) -> Result<Response, AppError> {
     let view = view_param(query.as_deref());
-    open(&ctx, sid, Audience::Writer, view).await
+    open(ctx.0, sid, Audience::Writer, view).await
 }
 
 /// `GET /v/{token}/events`: for read-only views.
 pub async fn reader(ctx: Ctx, Token(token): Token) -> Result<Response, AppError> {
     let (sid, _) = ctx.reader(&token).await?;
-    open(&ctx, sid, Audience::Reader, None).await
+    open(ctx.0, sid, Audience::Reader, None).await
 }
 
 async fn open(
-    ctx: &AppContext,
+    ctx: Arc<AppContext>,
     sid: SessionId,
     audience: Audience,
     view: Option<ViewId>,
@@ -49,22 +49,25 @@ async fn open(
     let mut subscription = ctx.fan_out.subscribe(&sid).map_err(AppError::Busy)?;
     let snapshot = ctx.snapshot(&sid).await?;
     ctx.fan_out.publish(&sid, snapshot, None);
-    let render = match audience {
-        Audience::Writer => render_writer,
-        Audience::Reader => render_reader,
-    };
-
-    // Idle streams send a comment now and then, so proxies keep them open
-    // and a departed client is noticed.
     let every = ctx.config.sse_keep_alive;
     let mut shutdown = ctx.shutdown.clone();
+    let render = move |frame: &Frame| {
+        ctx.metrics.frame_rendered(audience as usize);
+        match audience {
+            Audience::Writer => render_writer(frame),
+            Audience::Reader => render_reader(frame),
+        }
+    };
+
+    // Idle streams send a comment now and then (every `every`), so proxies
+    // keep them open and a departed client is noticed.
     let body = async_stream::stream! {
         yield Ok::<_, Infallible>(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
         let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // A new or reconnecting view catches up with the current state.
         let current = Arc::clone(&subscription.receiver.borrow_and_update());
-        yield Ok(current.rendered(audience, render));
+        yield Ok(current.rendered(audience, &render));
         // The flag only ever turns true, so any change means stop.
         if *shutdown.borrow_and_update() {
             return;
@@ -78,7 +81,7 @@ async fn open(
                     let frame = Arc::clone(&subscription.receiver.borrow_and_update());
                     let own_echo = view.is_some() && frame.origin == view;
                     if !own_echo {
-                        yield Ok(frame.rendered(audience, render));
+                        yield Ok(frame.rendered(audience, &render));
                     }
                 }
                 _ = keep_alive.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),

@@ -43,6 +43,8 @@ pub struct Metrics {
     latency: Mutex<Vec<(Box<str>, LatencyByOutcome)>>,
     changes: Counter,
     sessions_created: Counter,
+    /// Event frames rendered, for writers and for readers.
+    frames_rendered: [Counter; 2],
 }
 
 const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
@@ -77,11 +79,30 @@ impl Metrics {
         let changes = recorder.register_counter(&Key::from_name("weight_converter_changes_total"), &META);
         let sessions_created =
             recorder.register_counter(&Key::from_name("weight_converter_sessions_created_total"), &META);
-        Self { recorder, latency: Mutex::default(), changes, sessions_created }
+        recorder.describe_counter(
+            "weight_converter_frames_rendered_total".into(),
+            None,
+            "Event frames rendered, by audience: one per version per audience, shared by every view.".into(),
+        );
+        let frames_rendered = ["writer", "reader"].map(|audience| {
+            let key = Key::from_parts(
+                "weight_converter_frames_rendered_total",
+                vec![Label::new("audience", audience)],
+            );
+            recorder.register_counter(&key, &META)
+        });
+        Self { recorder, latency: Mutex::default(), changes, sessions_created, frames_rendered }
     }
 
     pub fn change_applied(&self) {
         self.changes.increment(1);
+    }
+
+    /// `audience` is the index of `Audience` (writer 0, reader 1).
+    pub fn frame_rendered(&self, audience: usize) {
+        if let Some(counter) = self.frames_rendered.get(audience) {
+            counter.increment(1);
+        }
     }
 
     pub fn session_created(&self) {
