@@ -6,7 +6,7 @@ use maud::Markup;
 
 use crate::context::{AppContext, Ctx};
 use crate::error::AppError;
-use crate::session::{SessionId, Snapshot, ViewId};
+use crate::session::{SessionId, ViewId};
 use crate::views::page::Refused;
 use crate::views::{Links, converter_page};
 
@@ -21,21 +21,19 @@ pub async fn start(ctx: Ctx) -> Result<Redirect, AppError> {
 }
 
 pub async fn show(ctx: Ctx, Sid(sid): Sid) -> Result<Response, AppError> {
-    let snapshot = ctx.snapshot(&sid).await?;
-    Ok(page(&ctx, &sid, &snapshot, None).await?.into_response())
+    Ok(page(&ctx, &sid, None).await?.into_response())
 }
 
-/// The converter page, with refused input shown beside its field.
+/// The converter page as stored now, with refused input shown beside its field.
 pub async fn page(
     ctx: &AppContext,
     sid: &SessionId,
-    snapshot: &Snapshot,
     refused: Option<Refused<'_>>,
 ) -> Result<Markup, AppError> {
-    let token = ctx.store.read_token(sid).await?.ok_or(AppError::UnknownSession)?;
+    let (snapshot, token) = ctx.store.session(sid).await?.ok_or(AppError::UnknownSession)?;
     let read_link = Links::reader("", &token);
     let links = Links::writer("", sid);
-    Ok(converter_page(&links, read_link.page(), &ViewId::random(), snapshot, refused))
+    Ok(converter_page(&links, read_link.page(), &ViewId::random(), &snapshot, refused))
 }
 
 pub async fn not_found() -> AppError {

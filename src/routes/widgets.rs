@@ -103,7 +103,7 @@ impl Reply<'_> {
             refusal_response(snapshot, self.key, self.text, why)
         } else {
             let refused = Refused { key: self.key, text: self.text, message: why };
-            page(self.ctx, self.sid, snapshot, Some(refused)).await?
+            page(self.ctx, self.sid, Some(refused)).await?
         };
         Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response())
     }

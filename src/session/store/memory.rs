@@ -131,14 +131,9 @@ impl Backend for MemoryStore {
         Ok(id)
     }
 
-    async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError> {
+    async fn get(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError> {
         let mut sessions = self.lock();
-        Ok(self.live(&mut sessions, id, Instant::now()).map(|e| e.snapshot))
-    }
-
-    async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError> {
-        let mut sessions = self.lock();
-        Ok(self.live(&mut sessions, id, Instant::now()).map(|e| e.read_token.clone()))
+        Ok(self.live(&mut sessions, id, Instant::now()).map(|e| (e.snapshot, e.read_token.clone())))
     }
 
     async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
@@ -224,7 +219,7 @@ mod tests {
     async fn read_tokens_find_their_session_only() {
         let s = store(10, Duration::from_secs(60));
         let id = s.create().await.unwrap();
-        let token = s.read_token(&id).await.unwrap().unwrap();
+        let (_, token) = s.get(&id).await.unwrap().unwrap();
         assert_ne!(token.as_str(), id.as_str());
         assert_eq!(s.by_token(&token).await.unwrap().map(|(sid, _)| sid), Some(id));
         assert!(s.by_token(&ReadToken::random()).await.unwrap().is_none());

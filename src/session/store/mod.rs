@@ -10,6 +10,7 @@ pub(crate) mod redis;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Mutex;
@@ -70,11 +71,9 @@ pub enum Cas {
 pub trait Backend: Send + Sync + 'static {
     /// Starts a session at the initial state.
     async fn create(&self) -> Result<SessionId, StoreError>;
-    /// The current state, or `None` for an unknown or expired id. Counts
-    /// as use: it refreshes the idle timer.
-    async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError>;
-    /// The session's read-only token, or `None` for an unknown or expired id.
-    async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError>;
+    /// The current state and the read-only token, or `None` for an unknown
+    /// or expired id. Counts as use: it refreshes the idle timer.
+    async fn get(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError>;
     /// The session a read-only token stands for, and its state.
     async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError>;
     /// Writes `next` if the stored version is still `expected`, and in the
@@ -105,6 +104,10 @@ pub trait Backend: Send + Sync + 'static {
 /// memory does not grow with sessions.
 const WRITER_STRIPES: usize = 256;
 
+/// The most any one call to the store may take, retries included, so that
+/// a request never hangs on a backend that is down or stalled.
+pub const STORE_DEADLINE: Duration = Duration::from_millis(1500);
+
 /// Compare-and-set attempts before giving up with [`StoreError::Contended`].
 /// Writers on one replica are queued, so each attempt competes with at most
 /// one writer per other replica.
@@ -134,47 +137,52 @@ impl SessionStore {
         edit: Edit,
         origin: Option<&ViewId>,
     ) -> Result<Option<Outcome>, StoreError> {
-        let _turn = self.writers[stripe(id)].lock().await;
-        for _ in 0..MAX_ATTEMPTS {
-            let Some(before) = self.backend.get(id).await? else {
-                return Ok(None);
-            };
-            let after = match before.apply(edit) {
-                Ok(Some(after)) => after,
-                Ok(None) => return Ok(Some(Outcome::Unchanged(before))),
-                Err(refusal) => return Ok(Some(Outcome::Refused(refusal, before))),
-            };
-            match self.backend.compare_and_set(id, before.version, after, origin).await? {
-                Cas::Written => return Ok(Some(Outcome::Changed(after))),
-                Cas::Gone => return Ok(None),
-                Cas::Conflict => continue,
+        within_deadline(async {
+            let _turn = self.writers[stripe(id)].lock().await;
+            for _ in 0..MAX_ATTEMPTS {
+                let Some((before, _)) = self.backend.get(id).await? else {
+                    return Ok(None);
+                };
+                let after = match before.apply(edit) {
+                    Ok(Some(after)) => after,
+                    Ok(None) => return Ok(Some(Outcome::Unchanged(before))),
+                    Err(refusal) => return Ok(Some(Outcome::Refused(refusal, before))),
+                };
+                match self.backend.compare_and_set(id, before.version, after, origin).await? {
+                    Cas::Written => return Ok(Some(Outcome::Changed(after))),
+                    Cas::Gone => return Ok(None),
+                    Cas::Conflict => continue,
+                }
             }
-        }
-        Err(StoreError::Contended)
+            Err(StoreError::Contended)
+        })
+        .await
     }
 
     pub async fn create(&self) -> Result<SessionId, StoreError> {
-        self.backend.create().await
+        within_deadline(self.backend.create()).await
     }
 
+    /// The current state; counts as use.
     pub async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError> {
-        self.backend.get(id).await
+        Ok(self.session(id).await?.map(|(snapshot, _)| snapshot))
     }
 
-    pub async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError> {
-        self.backend.read_token(id).await
+    /// The current state and the read-only token; counts as use.
+    pub async fn session(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError> {
+        within_deadline(self.backend.get(id)).await
     }
 
     pub async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
-        self.backend.by_token(token).await
+        within_deadline(self.backend.by_token(token)).await
     }
 
     pub async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
-        self.backend.peek(ids).await
+        within_deadline(self.backend.peek(ids)).await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.backend.ping().await
+        within_deadline(self.backend.ping()).await
     }
 
     pub fn session_count(&self) -> Option<usize> {
@@ -184,6 +192,12 @@ impl SessionStore {
     pub fn sweep_expired(&self) -> usize {
         self.backend.sweep_expired()
     }
+}
+
+async fn within_deadline<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(STORE_DEADLINE, call)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer within {STORE_DEADLINE:?}"))))
 }
 
 /// Ids are random, so any of their bytes spreads sessions evenly.

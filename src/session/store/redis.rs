@@ -26,11 +26,6 @@ use crate::session::id::{ReadToken, SessionId, ViewId};
 use crate::session::number::{format_stored, parse_stored};
 use crate::session::state::{Key, Snapshot, State};
 
-/// How long one store call may take before it counts as unavailable, so
-/// that a request never hangs on a Redis that is down: the client's own
-/// reconnect makes commands wait for it.
-pub const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
-
 /// Where and how to reach Redis.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
@@ -172,24 +167,13 @@ impl RedisStore {
     fn token_key(&self, token: &ReadToken) -> String {
         format!("{}{}", self.config.token_prefix(), token.as_str())
     }
-
-    /// A session's snapshot and token, refreshing its expiry.
-    async fn load(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError> {
-        let mut invocation = self.scripts.get.key(self.session_key(id));
-        invocation.arg(self.ttl_ms).arg(self.config.token_prefix()).arg(&FIELDS[..]);
-        let mut connection = self.connection.clone();
-        let reply: Option<Vec<Option<String>>> = call(invocation.invoke_async(&mut connection)).await?;
-        reply.map(|fields| decode_session(&fields)).transpose()
-    }
 }
 
-/// Runs one Redis call within [`CALL_TIMEOUT`].
+/// Maps the client's errors; the deadline is the caller's
+/// ([`STORE_DEADLINE`](super::STORE_DEADLINE)): while reconnecting, the
+/// client makes commands wait for the new connection.
 async fn call<T>(request: impl Future<Output = Result<T, RedisError>>) -> Result<T, StoreError> {
-    match tokio::time::timeout(CALL_TIMEOUT, request).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(store_error(&e)),
-        Err(_) => Err(StoreError::Unavailable(format!("no answer within {CALL_TIMEOUT:?}"))),
-    }
+    request.await.map_err(|e| store_error(&e))
 }
 
 fn store_error(e: &RedisError) -> StoreError {
@@ -241,6 +225,14 @@ fn state_fields(snapshot: &Snapshot) -> Vec<String> {
 
 #[async_trait]
 impl Backend for RedisStore {
+    async fn get(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError> {
+        let mut invocation = self.scripts.get.key(self.session_key(id));
+        invocation.arg(self.ttl_ms).arg(self.config.token_prefix()).arg(&FIELDS[..]);
+        let mut connection = self.connection.clone();
+        let reply: Option<Vec<Option<String>>> = call(invocation.invoke_async(&mut connection)).await?;
+        reply.map(|fields| decode_session(&fields)).transpose()
+    }
+
     async fn create(&self) -> Result<SessionId, StoreError> {
         let id = SessionId::random();
         let token = ReadToken::random();
@@ -255,14 +247,6 @@ impl Backend for RedisStore {
         } else {
             Err(StoreError::Unavailable("a fresh random id was taken; try again".to_owned()))
         }
-    }
-
-    async fn get(&self, id: &SessionId) -> Result<Option<Snapshot>, StoreError> {
-        Ok(self.load(id).await?.map(|(snapshot, _)| snapshot))
-    }
-
-    async fn read_token(&self, id: &SessionId) -> Result<Option<ReadToken>, StoreError> {
-        Ok(self.load(id).await?.map(|(_, token)| token))
     }
 
     async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
