@@ -91,17 +91,27 @@ impl Streams {
     /// Opens `n` streams, stream `i` on `paths[i % paths.len()]`, and
     /// waits until each has its opening event.
     pub async fn open(addr: SocketAddr, paths: &[String], n: usize) -> Fallible<Streams> {
+        let targets: Vec<(SocketAddr, String)> = paths.iter().map(|p| (addr, p.clone())).collect();
+        Self::open_at(&targets, n).await
+    }
+
+    /// Like [`Self::open`], but stream `i` goes to the (server, path) in
+    /// `targets[i % targets.len()]`: one tracker over several servers.
+    pub async fn open_at(targets: &[(SocketAddr, String)], n: usize) -> Fallible<Streams> {
         let tracker = Arc::new(Tracker { n, target: AtomicU64::new(u64::MAX), ..Tracker::default() });
         let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
-        let requests: Vec<Arc<Vec<u8>>> =
-            paths.iter().map(|p| Arc::new(get(&addr, p, "Accept: text/event-stream\r\n"))).collect();
+        let requests: Vec<(SocketAddr, Arc<Vec<u8>>)> = targets
+            .iter()
+            .map(|(addr, p)| (*addr, Arc::new(get(addr, p, "Accept: text/event-stream\r\n"))))
+            .collect();
         if requests.is_empty() {
             return fail("no stream path");
         }
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(n);
         for i in 0..n {
-            let request = Arc::clone(&requests[i % requests.len()]);
+            let (addr, request) = &requests[i % requests.len()];
+            let (addr, request) = (*addr, Arc::clone(request));
             let (tracker, gate) = (Arc::clone(&tracker), Arc::clone(&gate));
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = read_stream(addr, &request, &tracker, &gate).await {

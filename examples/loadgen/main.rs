@@ -11,7 +11,7 @@
 //! BENCHMARKS.md for what each figure means and the latest results.
 //!
 //! Options: `--smoke`, `--app-bin PATH` (use this binary, don't build),
-//! `--only change,instructions,fanout,memory,start,browser,criterion`, `--no-browser`,
+//! `--only change,instructions,fanout,memory,start,browser,redis,criterion`, `--no-browser`,
 //! `--no-criterion`, `--no-instructions` (skip callgrind), `--no-diagnostics`.
 
 mod baseline;
@@ -23,6 +23,7 @@ mod instructions;
 mod memory;
 mod micro;
 mod procs;
+mod redis;
 mod report;
 mod start;
 mod stats;
@@ -230,7 +231,7 @@ fn main() -> ExitCode {
                 eprintln!("loadgen: {why}");
             }
             eprintln!(
-                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,browser,criterion] \
+                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,browser,redis,criterion] \
                  [--no-browser] [--no-criterion] [--no-instructions] [--no-diagnostics]"
             );
             return ExitCode::from(2);
@@ -332,6 +333,10 @@ async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
                 Verdict::Skipped,
             );
         }
+    }
+    if options.wants("redis") {
+        let setup = redis::Setup { smoke: options.smoke, diagnostics: options.diagnostics, nofile };
+        section(&mut report, "redis", redis::section(&harness, &plan, setup)).await;
     }
     if options.wants("criterion") && options.criterion {
         section(&mut report, "criterion micro-benchmarks", criterion_section(&manifest_dir)).await;
