@@ -68,28 +68,34 @@ redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[1])
 return 1
 ";
 
-/// Reads a session and refreshes its expiry. KEYS: session. ARGV: ttl in
-/// ms, token key prefix, then the widget fields. Returns `[v, t, values…]`
-/// or nil.
+/// Reads a session and refreshes its expiry, unless it was refreshed
+/// within the last `slack` ms: a refresh is a write, which the append-only
+/// file must sync, so refreshing on every read would cost an fsync per
+/// read. KEYS: session. ARGV: ttl in ms, slack in ms, token key prefix,
+/// then the widget fields. Returns `[v, t, values…]` or nil.
 const GET: &str = r"
-local values = redis.call('HMGET', KEYS[1], 'v', 't', unpack(ARGV, 3))
+local values = redis.call('HMGET', KEYS[1], 'v', 't', unpack(ARGV, 4))
 if not values[1] then return false end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', ARGV[2] .. values[2], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  redis.call('PEXPIRE', ARGV[3] .. values[2], ARGV[1])
+end
 return values
 ";
 
-/// Resolves a read token and refreshes both keys. KEYS: token key. ARGV:
-/// ttl in ms, session key prefix, then the widget fields. Returns
-/// `[sid, v, t, values…]` or nil.
+/// Resolves a read token and refreshes both keys as [`GET`] does. KEYS:
+/// token key. ARGV: ttl in ms, slack in ms, session key prefix, then the
+/// widget fields. Returns `[sid, v, t, values…]` or nil.
 const BY_TOKEN: &str = r"
 local sid = redis.call('GET', KEYS[1])
 if not sid then return false end
-local key = ARGV[2] .. sid
-local values = redis.call('HMGET', key, 'v', 't', unpack(ARGV, 3))
+local key = ARGV[3] .. sid
+local values = redis.call('HMGET', key, 'v', 't', unpack(ARGV, 4))
 if not values[1] then return false end
-redis.call('PEXPIRE', key, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if redis.call('PTTL', key) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', key, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
 table.insert(values, 1, sid)
 return values
 ";
@@ -160,6 +166,13 @@ impl RedisStore {
         Ok(Self { config, connection, scripts, ttl_ms })
     }
 
+    /// How stale a session's expiry may get before a read refreshes it: a
+    /// hundredth of the TTL, at most a minute. A session idle for its TTL
+    /// may so go up to that much early.
+    fn refresh_slack_ms(&self) -> u64 {
+        (self.ttl_ms / 100).min(60_000)
+    }
+
     fn session_key(&self, id: &SessionId) -> String {
         format!("{}{}", self.config.session_prefix(), id.as_str())
     }
@@ -227,7 +240,11 @@ fn state_fields(snapshot: &Snapshot) -> Vec<String> {
 impl Backend for RedisStore {
     async fn get(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError> {
         let mut invocation = self.scripts.get.key(self.session_key(id));
-        invocation.arg(self.ttl_ms).arg(self.config.token_prefix()).arg(&FIELDS[..]);
+        invocation
+            .arg(self.ttl_ms)
+            .arg(self.refresh_slack_ms())
+            .arg(self.config.token_prefix())
+            .arg(&FIELDS[..]);
         let mut connection = self.connection.clone();
         let reply: Option<Vec<Option<String>>> = call(invocation.invoke_async(&mut connection)).await?;
         reply.map(|fields| decode_session(&fields)).transpose()
@@ -251,7 +268,11 @@ impl Backend for RedisStore {
 
     async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
         let mut invocation = self.scripts.by_token.key(self.token_key(token));
-        invocation.arg(self.ttl_ms).arg(self.config.session_prefix()).arg(&FIELDS[..]);
+        invocation
+            .arg(self.ttl_ms)
+            .arg(self.refresh_slack_ms())
+            .arg(self.config.session_prefix())
+            .arg(&FIELDS[..]);
         let mut connection = self.connection.clone();
         let reply: Option<Vec<Option<String>>> = call(invocation.invoke_async(&mut connection)).await?;
         let Some(reply) = reply else { return Ok(None) };
