@@ -34,13 +34,44 @@ pub struct Config {
     #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000)]
     pub max_streams: usize,
 
-    /// Most open event streams on one session.
+    /// Most open event streams on one session, of views that can write.
     #[arg(long, env = "MAX_STREAMS_PER_SESSION", default_value_t = 64)]
     pub max_streams_per_session: usize,
+
+    /// Most open event streams on one session's read-only link: a budget
+    /// apart from the owner's, so viewers never lock the owner out.
+    #[arg(long, env = "MAX_READERS_PER_SESSION", default_value_t = 100)]
+    pub max_readers_per_session: usize,
+
+    /// Most open event streams of one client, over all sessions, so that
+    /// one client cannot take every stream. A client is an IPv4 address or
+    /// an IPv6 /64 (see `TRUSTED_PROXIES`).
+    #[arg(long, env = "MAX_STREAMS_PER_CLIENT", default_value_t = 256)]
+    pub max_streams_per_client: usize,
 
     /// Time limit for ordinary requests (not event streams).
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub request_timeout: Duration,
+
+    /// A client must send a whole request head within this time (from its
+    /// first byte, or from connecting), or it is disconnected.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_timeout: Duration,
+
+    /// A keep-alive connection with no request for this long is closed.
+    #[arg(long, env = "IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    pub idle_timeout: Duration,
+
+    /// On SIGTERM, the process ends within this time, whatever clients
+    /// hold; event streams end spread over it.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "2s", value_parser = parse_positive_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Most connections open at once; past it, new ones are closed at
+    /// once. Lowered to fit the open-file limit, which is raised to its
+    /// hard limit at start.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
 
     /// How often an idle event stream sends a keep-alive comment.
     #[arg(long, env = "SSE_KEEP_ALIVE", default_value = "15s", value_parser = parse_positive_duration)]
@@ -71,6 +102,12 @@ pub struct Config {
     #[arg(long, env = "REDIS_PREFIX", default_value = "wc:", value_parser = parse_redis_prefix)]
     pub redis_prefix: String,
 
+    /// Proxies whose `X-Forwarded-For` (and `X-Forwarded-Proto`/`-Host`)
+    /// are believed: addresses or networks, comma-separated
+    /// (`10.0.0.0/8,127.0.0.1`). Empty: every peer is the client itself.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -92,6 +129,14 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         Ok(_) => Err("must be more than zero".to_owned()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// `10.0.0.0/8`, or one address (`127.0.0.1`, `::1`) as its own network.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or a network like 10.0.0.0/8"))
 }
 
 /// Checked when parsed, so a typo fails at start-up, not at the first request.
@@ -187,6 +232,14 @@ mod tests {
                 assert!(Config::try_parse_from(["weight-converter", flag, bad]).is_err(), "{flag} {bad}");
             }
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let config =
+            Config::try_parse_from(["weight-converter", "--trusted-proxies", "10.0.0.0/8, ::1"]).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(Config::try_parse_from(["weight-converter", "--trusted-proxies", "proxy.local"]).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct AppContext {
     pub config: Config,
     pub store: SessionStore,
     pub fan_out: Arc<FanOut>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Built once from `FRAME_ANCESTORS`.
     pub content_security_policy: HeaderValue,
     /// Flips to `true` when the server starts shutting down; event streams
@@ -59,7 +59,9 @@ impl AppContext {
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Self, Option<RedisBus>), StoreError> {
         let fan_out = FanOut::new(StreamLimits {
-            per_session: config.max_streams_per_session,
+            writers_per_session: config.max_streams_per_session,
+            readers_per_session: config.max_readers_per_session,
+            per_client: config.max_streams_per_client,
             total: config.max_streams,
         });
         let bus = match redis_config(&config) {
@@ -75,7 +77,7 @@ impl AppContext {
             config,
             store: SessionStore::new(backend),
             fan_out,
-            metrics: Metrics::new(),
+            metrics: Arc::new(Metrics::new()),
             content_security_policy,
             shutdown,
             resync: Arc::new(Notify::new()),

@@ -61,6 +61,10 @@ impl AppError {
             Self::Busy(Busy::TooManyForSession) => {
                 ("Too many open views", "This session has too many open views. Close one and try again.")
             }
+            Self::Busy(Busy::TooManyForClient) => (
+                "Too many open views",
+                "You have too many live views open on this server. Close some and try again.",
+            ),
             Self::Busy(Busy::TooManyInTotal) => {
                 ("Server busy", "The server has too many open views. Try again soon.")
             }
@@ -70,7 +74,7 @@ impl AppError {
             }
             Self::Store(_) => (
                 "Temporarily unavailable",
-                "The app cannot reach its session store right now, so nothing was saved. Try again in a moment.",
+                "The app cannot reach its session store right now. Try again in a moment.",
             ),
         }
     }

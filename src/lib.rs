@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod routes;
+pub mod server;
 pub mod session;
 pub mod startup;
 pub mod telemetry;

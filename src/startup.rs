@@ -4,13 +4,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::context::{self, AppContext};
 use crate::routes::router;
+use crate::server::{self, ServeLimits, Timeouts};
 use crate::session::bus::{BusHandles, RedisBus};
 use crate::session::{Backend, StoreError};
 
@@ -77,21 +77,51 @@ impl Server {
             };
             tokio::spawn(bus.run(handles, ctx.shutdown.clone()));
         }
-        let shutdown = async move {
+        // On the signal, the flag tells the accept loop to stop and every
+        // event stream to end (spread over the grace period); without it
+        // graceful shutdown would wait for the streams forever.
+        let watched = tokio::spawn(async move {
             signal.await;
             tracing::info!("shutting down");
-            // Streams end themselves on this; without it graceful
-            // shutdown would wait for them forever.
             let _ = stop.send(true);
-        };
-        // Small answers go out at once instead of waiting on Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
         });
-        let served = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown).await;
+        let limits = ServeLimits {
+            timeouts: Timeouts { header: ctx.config.header_timeout, idle: ctx.config.idle_timeout },
+            max_connections: connection_cap(ctx.config.max_connections),
+            shutdown_grace: ctx.config.shutdown_grace,
+        };
+        server::serve(listener, app, limits, Arc::clone(&ctx.metrics), ctx.shutdown.clone()).await;
+        watched.abort();
         housekeeping.abort();
-        served
+        Ok(())
     }
+}
+
+/// Files the process keeps for itself beyond connections: the listener,
+/// logs, Redis, and room to accept and close one past the cap.
+const RESERVED_FILES: u64 = 64;
+
+/// `MAX_CONNECTIONS`, lowered to fit the open-file limit after raising the
+/// soft limit to the hard one: running out of descriptors would shut every
+/// new client out, where the cap closes just the excess ones.
+fn connection_cap(wanted: u64) -> usize {
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    };
+    let fits = files.saturating_sub(RESERVED_FILES).max(1);
+    if wanted > fits {
+        tracing::warn!(
+            wanted,
+            open_file_limit = files,
+            cap = fits,
+            "MAX_CONNECTIONS lowered to fit the open-file limit"
+        );
+    }
+    usize::try_from(wanted.min(fits)).unwrap_or(usize::MAX)
 }
 
 /// Once a second, and whenever the change bus asks: drop sessions idle

@@ -197,6 +197,29 @@ async fn a_redis_crash_answers_503_loses_nothing_acknowledged_and_views_catch_up
 }
 
 #[tokio::test]
+async fn a_stalled_redis_answers_503_instead_of_hanging() {
+    let redis = RedisServer::start().await;
+    let app = replica_with(config(&redis)).await;
+    let sid = app.new_session().await;
+    assert_eq!(htmx_commit(&app, &sid, "lbs", "1", None).await.status, 200);
+    redis.pause();
+    let during = tokio::time::timeout(OUTAGE_ANSWER_BOUND, htmx_commit(&app, &sid, "lbs", "2", None))
+        .await
+        .expect("a change answers while Redis is stalled");
+    assert_eq!((during.status, during.header("retry-after")), (503, "2"), "{}", during.body);
+    let page = tokio::time::timeout(OUTAGE_ANSWER_BOUND, app.get(&format!("/s/{sid}")))
+        .await
+        .expect("a page load answers while Redis is stalled");
+    assert_eq!(page.status, 503);
+    let ready = tokio::time::timeout(OUTAGE_ANSWER_BOUND, app.get("/readyz")).await.expect("/readyz answers");
+    assert_eq!(ready.status, 503);
+    redis.resume();
+    app.wait_until_ready().await;
+    assert_eq!(json_pair(&app.state_json(&sid).await).0, 1.0, "the refused change was applied");
+    assert_eq!(htmx_commit(&app, &sid, "lbs", "3", None).await.status, 200);
+}
+
+#[tokio::test]
 async fn a_killed_replica_leaves_its_sessions_to_the_others() {
     let redis = RedisServer::start().await;
     let start = || {

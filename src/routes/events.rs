@@ -6,13 +6,16 @@
 //! are rendered once per version and shared by every stream.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::RawQuery;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use crate::context::{AppContext, Ctx};
@@ -21,36 +24,43 @@ use crate::session::{Audience, Frame, SessionId, ViewId};
 use crate::views::readonly::reader_event;
 use crate::views::writer_event;
 
-use super::extract::{Sid, Token};
+use super::extract::{Client, Sid, Token};
 
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY_MS: u32 = 2000;
 
 /// `GET /s/{sid}/events[?view=…]`: for views that can write.
-pub async fn writer(ctx: Ctx, Sid(sid): Sid, RawQuery(query): RawQuery) -> Result<Response, AppError> {
+pub async fn writer(
+    ctx: Ctx,
+    Sid(sid): Sid,
+    Client(client): Client,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
     let view = view_param(query.as_deref());
-    open(ctx.0, sid, Audience::Writer, view).await
+    open(ctx.0, sid, Audience::Writer, client, view).await
 }
 
 /// `GET /v/{token}/events`: for read-only views.
-pub async fn reader(ctx: Ctx, Token(token): Token) -> Result<Response, AppError> {
+pub async fn reader(ctx: Ctx, Token(token): Token, Client(client): Client) -> Result<Response, AppError> {
     let (sid, _) = ctx.reader(&token).await?;
-    open(ctx.0, sid, Audience::Reader, None).await
+    open(ctx.0, sid, Audience::Reader, client, None).await
 }
 
 async fn open(
     ctx: Arc<AppContext>,
     sid: SessionId,
     audience: Audience,
+    client: IpAddr,
     view: Option<ViewId>,
 ) -> Result<Response, AppError> {
     // Subscribe before reading the state, so a change made in between
     // reaches the stream one way or the other.
-    let mut subscription = ctx.fan_out.subscribe(&sid).map_err(AppError::Busy)?;
+    let mut subscription = ctx.fan_out.subscribe(&sid, audience, client).map_err(AppError::Busy)?;
     let snapshot = ctx.snapshot(&sid).await?;
     ctx.fan_out.publish(&sid, snapshot, None);
     let every = ctx.config.sse_keep_alive;
     let mut shutdown = ctx.shutdown.clone();
+    let grace = ctx.config.shutdown_grace;
     let render = move |frame: &Frame| {
         ctx.metrics.frame_rendered(audience as usize);
         match audience {
@@ -72,6 +82,8 @@ async fn open(
         if *shutdown.borrow_and_update() {
             return;
         }
+        let ending = end_of_stream(shutdown, grace);
+        tokio::pin!(ending);
         loop {
             tokio::select! {
                 changed = subscription.receiver.changed() => {
@@ -85,7 +97,7 @@ async fn open(
                     }
                 }
                 _ = keep_alive.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
-                _ = shutdown.changed() => break,
+                () = &mut ending => break,
             }
         }
     };
@@ -95,6 +107,17 @@ async fn open(
         (header::HeaderName::from_static("x-accel-buffering"), "no"),
     ];
     Ok((headers, Body::from_stream(body)).into_response())
+}
+
+/// Completes some time after shutdown begins: a random point in the first
+/// half of the grace period, so that thousands of views do not reconnect
+/// (to another replica) in the same millisecond, and all have ended well
+/// before the process does.
+async fn end_of_stream(mut shutdown: watch::Receiver<bool>, grace: Duration) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+    let spread = u64::try_from(grace.as_millis() / 2).unwrap_or(u64::MAX).max(1);
+    let delay = getrandom::u64().map_or(0, |random| random % spread);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
 }
 
 fn view_param(query: Option<&str>) -> Option<ViewId> {

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use bytes::Bytes;
@@ -12,6 +14,7 @@ use http_body_util::LengthLimitError;
 
 use crate::context::AppContext;
 use crate::error::AppError;
+use crate::server::client::{client_address, limit_key};
 use crate::session::{Key, ReadToken, SessionId};
 
 use super::BODY_LIMIT;
@@ -54,6 +57,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Token {
             ReadToken::parse(text).map(Token).ok_or(AppError::UnknownSession)
         })
         .await
+    }
+}
+
+/// The client a request counts against for per-client limits: the TCP
+/// peer, or behind a trusted proxy the address it forwarded for, as a
+/// limit key (an IPv6 client is its /64).
+pub struct Client(pub IpAddr);
+
+impl FromRequestParts<Arc<AppContext>> for Client {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, ctx: &Arc<AppContext>) -> Result<Self, Self::Rejection> {
+        // Served without our listener (a test calling the router): unknown.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip());
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+        let client = client_address(peer, forwarded, &ctx.config.trusted_proxies);
+        Ok(Client(limit_key(client)))
     }
 }
 

@@ -9,6 +9,7 @@
 //! what the store holds, for the notices pub/sub lost.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -47,10 +48,17 @@ impl Frame {
     }
 }
 
-/// Caps on open streams, so memory stays bounded.
+/// Caps on open streams, so memory stays bounded and no one client, and
+/// no crowd of read-only viewers, can take every stream.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
-    pub per_session: usize,
+    /// Streams of views that can write, per session.
+    pub writers_per_session: usize,
+    /// Streams of read-only views, per session: a budget of their own, so
+    /// a shared dashboard never locks the owner out.
+    pub readers_per_session: usize,
+    /// Streams per client (see `server::client`), over all sessions.
+    pub per_client: usize,
     pub total: usize,
 }
 
@@ -58,28 +66,36 @@ pub struct StreamLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Busy {
     TooManyForSession,
+    TooManyForClient,
     TooManyInTotal,
 }
 
 struct Channel {
     sender: watch::Sender<Arc<Frame>>,
-    streams: usize,
+    /// Open streams by audience.
+    streams: [usize; 2],
+}
+
+#[derive(Default)]
+struct Streams {
+    channels: HashMap<SessionId, Channel>,
+    by_client: HashMap<IpAddr, usize>,
 }
 
 pub struct FanOut {
     limits: StreamLimits,
-    channels: Mutex<HashMap<SessionId, Channel>>,
+    streams: Mutex<Streams>,
     open_streams: AtomicUsize,
 }
 
 impl FanOut {
     pub fn new(limits: StreamLimits) -> Arc<Self> {
-        Arc::new(Self { limits, channels: Mutex::default(), open_streams: AtomicUsize::new(0) })
+        Arc::new(Self { limits, streams: Mutex::default(), open_streams: AtomicUsize::new(0) })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Channel>> {
-        // No critical section here can leave the map half-updated.
-        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
+        // No critical section here can leave the maps half-updated.
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Streams open right now, over all sessions.
@@ -89,26 +105,26 @@ impl FanOut {
 
     /// Sessions with at least one open stream.
     pub fn watched_sessions(&self) -> usize {
-        self.lock().len()
+        self.lock().channels.len()
     }
 
     /// The sessions with at least one open stream, each with the snapshot
     /// its views were last sent.
     pub fn watched(&self) -> Vec<(SessionId, Snapshot)> {
-        self.lock().iter().map(|(id, c)| (id.clone(), c.sender.borrow().snapshot)).collect()
+        self.lock().channels.iter().map(|(id, c)| (id.clone(), c.sender.borrow().snapshot)).collect()
     }
 
     /// Ends every stream of a session that is gone (expired or evicted),
     /// so its views stop showing a state that no longer exists.
     pub fn close(&self, id: &SessionId) {
         // Dropping the sender ends each receiver's `changed()`.
-        self.lock().remove(id);
+        self.lock().channels.remove(id);
     }
 
     /// Offers a snapshot to the session's views. Kept only if newer than
     /// what they have, so publishes that race arrive in version order.
     pub fn publish(&self, id: &SessionId, snapshot: Snapshot, origin: Option<ViewId>) {
-        let Some(sender) = self.lock().get(id).map(|c| c.sender.clone()) else {
+        let Some(sender) = self.lock().channels.get(id).map(|c| c.sender.clone()) else {
             return; // nobody is watching
         };
         sender.send_if_modified(|current| {
@@ -128,7 +144,7 @@ impl FanOut {
         if fresh == seen {
             return;
         }
-        let Some(sender) = self.lock().get(id).map(|c| c.sender.clone()) else {
+        let Some(sender) = self.lock().channels.get(id).map(|c| c.sender.clone()) else {
             return;
         };
         sender.send_if_modified(|current| {
@@ -140,36 +156,55 @@ impl FanOut {
         });
     }
 
-    /// Opens a stream on a session. Call [`publish`](Self::publish) with
-    /// the stored snapshot *after* this, so a change made in between is
-    /// never missed.
-    pub fn subscribe(self: &Arc<Self>, id: &SessionId) -> Result<Subscription, Busy> {
-        let mut channels = self.lock();
+    /// Opens a stream on a session for `audience`, on behalf of `client`
+    /// (a `server::client::limit_key`). Call [`publish`](Self::publish)
+    /// with the stored snapshot *after* this, so a change made in between
+    /// is never missed.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        id: &SessionId,
+        audience: Audience,
+        client: IpAddr,
+    ) -> Result<Subscription, Busy> {
+        let mut streams = self.lock();
         if self.open_streams() >= self.limits.total {
             return Err(Busy::TooManyInTotal);
         }
-        let channel = channels.entry(id.clone()).or_insert_with(|| Channel {
-            sender: watch::Sender::new(Arc::new(Frame::new(Snapshot::new(), None))),
-            streams: 0,
-        });
-        if channel.streams >= self.limits.per_session {
-            if channel.streams == 0 {
-                channels.remove(id);
-            }
+        if streams.by_client.get(&client).is_some_and(|&n| n >= self.limits.per_client) {
+            return Err(Busy::TooManyForClient);
+        }
+        let per_session = match audience {
+            Audience::Writer => self.limits.writers_per_session,
+            Audience::Reader => self.limits.readers_per_session,
+        };
+        let open_here = streams.channels.get(id).map_or(0, |c| c.streams[audience as usize]);
+        if open_here >= per_session {
             return Err(Busy::TooManyForSession);
         }
-        channel.streams += 1;
+        let channel = streams.channels.entry(id.clone()).or_insert_with(|| Channel {
+            sender: watch::Sender::new(Arc::new(Frame::new(Snapshot::new(), None))),
+            streams: [0; 2],
+        });
+        channel.streams[audience as usize] += 1;
+        let receiver = channel.sender.subscribe();
+        *streams.by_client.entry(client).or_insert(0) += 1;
         self.open_streams.fetch_add(1, Ordering::Relaxed);
-        Ok(Subscription { receiver: channel.sender.subscribe(), fan_out: Arc::clone(self), id: id.clone() })
+        Ok(Subscription { receiver, fan_out: Arc::clone(self), id: id.clone(), audience, client })
     }
 
-    fn unsubscribe(&self, id: &SessionId) {
-        let mut channels = self.lock();
+    fn unsubscribe(&self, id: &SessionId, audience: Audience, client: IpAddr) {
+        let mut streams = self.lock();
         // Absent once the session was closed.
-        if let Some(channel) = channels.get_mut(id) {
-            channel.streams -= 1;
-            if channel.streams == 0 {
-                channels.remove(id);
+        if let Some(channel) = streams.channels.get_mut(id) {
+            channel.streams[audience as usize] -= 1;
+            if channel.streams == [0, 0] {
+                streams.channels.remove(id);
+            }
+        }
+        if let Some(count) = streams.by_client.get_mut(&client) {
+            *count -= 1;
+            if *count == 0 {
+                streams.by_client.remove(&client);
             }
         }
         self.open_streams.fetch_sub(1, Ordering::Relaxed);
@@ -182,21 +217,36 @@ pub struct Subscription {
     pub receiver: watch::Receiver<Arc<Frame>>,
     fan_out: Arc<FanOut>,
     id: SessionId,
+    audience: Audience,
+    client: IpAddr,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.fan_out.unsubscribe(&self.id);
+        self.fan_out.unsubscribe(&self.id, self.audience, self.client);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
     use crate::session::state::{Edit, Key};
 
     fn limits(per_session: usize, total: usize) -> StreamLimits {
-        StreamLimits { per_session, total }
+        StreamLimits {
+            writers_per_session: per_session,
+            readers_per_session: per_session,
+            per_client: total,
+            total,
+        }
+    }
+
+    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    fn writer(hub: &Arc<FanOut>, id: &SessionId) -> Result<Subscription, Busy> {
+        hub.subscribe(id, Audience::Writer, CLIENT)
     }
 
     fn changed(from: Snapshot, lbs: f64) -> Snapshot {
@@ -207,7 +257,7 @@ mod tests {
     fn older_versions_never_replace_newer_ones() {
         let hub = FanOut::new(limits(4, 4));
         let id = SessionId::random();
-        let sub = hub.subscribe(&id).unwrap();
+        let sub = writer(&hub, &id).unwrap();
         let v1 = changed(Snapshot::new(), 1.0);
         let v2 = changed(v1, 2.0);
         hub.publish(&id, v2, None);
@@ -219,7 +269,7 @@ mod tests {
     fn resync_pushes_what_differs_unless_something_newer_came() {
         let hub = FanOut::new(limits(4, 4));
         let id = SessionId::random();
-        let sub = hub.subscribe(&id).unwrap();
+        let sub = writer(&hub, &id).unwrap();
         let v1 = changed(Snapshot::new(), 1.0);
         let v2 = changed(v1, 2.0);
         hub.publish(&id, v2, None);
@@ -237,11 +287,11 @@ mod tests {
     fn caps_and_cleanup() {
         let hub = FanOut::new(limits(2, 3));
         let (a, b) = (SessionId::random(), SessionId::random());
-        let a1 = hub.subscribe(&a).unwrap();
-        let a2 = hub.subscribe(&a).unwrap();
-        assert_eq!(hub.subscribe(&a).err(), Some(Busy::TooManyForSession));
-        let b1 = hub.subscribe(&b).unwrap();
-        assert_eq!(hub.subscribe(&b).err(), Some(Busy::TooManyInTotal));
+        let a1 = writer(&hub, &a).unwrap();
+        let a2 = writer(&hub, &a).unwrap();
+        assert_eq!(writer(&hub, &a).err(), Some(Busy::TooManyForSession));
+        let b1 = writer(&hub, &b).unwrap();
+        assert_eq!(writer(&hub, &b).err(), Some(Busy::TooManyInTotal));
         assert_eq!((hub.open_streams(), hub.watched_sessions()), (3, 2));
         drop((a1, a2, b1));
         assert_eq!((hub.open_streams(), hub.watched_sessions()), (0, 0));
@@ -251,8 +301,8 @@ mod tests {
     fn closing_a_session_ends_its_streams_only() {
         let hub = FanOut::new(limits(4, 4));
         let (gone, kept) = (SessionId::random(), SessionId::random());
-        let ended = hub.subscribe(&gone).unwrap();
-        let open = hub.subscribe(&kept).unwrap();
+        let ended = writer(&hub, &gone).unwrap();
+        let open = writer(&hub, &kept).unwrap();
         hub.close(&gone);
         assert!(ended.receiver.has_changed().is_err(), "the closed stream's channel is gone");
         assert!(open.receiver.has_changed().is_ok());
@@ -261,6 +311,30 @@ mod tests {
         assert_eq!((hub.open_streams(), hub.watched_sessions()), (1, 1));
         drop(open);
         assert_eq!((hub.open_streams(), hub.watched_sessions()), (0, 0));
+    }
+
+    #[test]
+    fn readers_have_their_own_budget_and_clients_a_cap() {
+        let limits =
+            StreamLimits { writers_per_session: 1, readers_per_session: 2, per_client: 3, total: 10 };
+        let hub = FanOut::new(limits);
+        let id = SessionId::random();
+        let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        let r1 = hub.subscribe(&id, Audience::Reader, other).unwrap();
+        let _r2 = hub.subscribe(&id, Audience::Reader, other).unwrap();
+        assert_eq!(hub.subscribe(&id, Audience::Reader, CLIENT).err(), Some(Busy::TooManyForSession));
+        // Readers at their cap do not lock the owner out.
+        let _w = writer(&hub, &id).unwrap();
+        assert_eq!(writer(&hub, &id).err(), Some(Busy::TooManyForSession));
+        // One client at its cap; another still gets streams.
+        let _x = hub.subscribe(&SessionId::random(), Audience::Writer, other).unwrap();
+        assert_eq!(
+            hub.subscribe(&SessionId::random(), Audience::Writer, other).err(),
+            Some(Busy::TooManyForClient)
+        );
+        assert!(writer(&hub, &SessionId::random()).is_ok());
+        drop(r1);
+        assert!(hub.subscribe(&SessionId::random(), Audience::Writer, other).is_ok());
     }
 
     #[test]

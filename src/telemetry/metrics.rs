@@ -98,6 +98,32 @@ impl Metrics {
         self.changes.increment(1);
     }
 
+    fn count(&self, name: &'static str, label: &'static str, value: &'static str) {
+        let key = Key::from_parts(name, vec![Label::new(label, value)]);
+        self.recorder.register_counter(&key, &META).increment(1);
+    }
+
+    /// A connection closed at once, past a cap.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.count("weight_converter_connections_refused_total", "reason", reason);
+    }
+
+    /// A connection cut for taking too long over a phase.
+    pub fn connection_cut(&self, reason: &'static str) {
+        self.count("weight_converter_connections_cut_total", "reason", reason);
+    }
+
+    /// A connection that ended with an HTTP error hyper answered itself.
+    pub fn connection_error(&self, kind: &'static str) {
+        self.count("weight_converter_connection_errors_total", "kind", kind);
+    }
+
+    pub fn accept_failed(&self) {
+        self.recorder
+            .register_counter(&Key::from_name("weight_converter_accept_errors_total"), &META)
+            .increment(1);
+    }
+
     /// `audience` is the index of `Audience` (writer 0, reader 1).
     pub fn frame_rendered(&self, audience: usize) {
         if let Some(counter) = self.frames_rendered.get(audience) {
@@ -110,11 +136,7 @@ impl Metrics {
     }
 
     pub fn input_rejected(&self, why: Rejection) {
-        let key = Key::from_parts(
-            "weight_converter_rejected_inputs_total",
-            vec![Label::new("reason", why.label())],
-        );
-        self.recorder.register_counter(&key, &META).increment(1);
+        self.count("weight_converter_rejected_inputs_total", "reason", why.label());
     }
 
     /// `route` is a route pattern (or `<unmatched>`), never a raw path, so

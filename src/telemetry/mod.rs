@@ -2,6 +2,8 @@
 
 mod logs;
 mod metrics;
+mod rate_limited;
 
 pub use logs::{LogGuard, init_logs};
 pub use metrics::{Metrics, Rejection};
+pub use rate_limited::RateLimitedLog;

@@ -60,6 +60,26 @@ impl TestApp {
         }
     }
 
+    /// A counter's value, by its full name with labels as Prometheus
+    /// prints it (`weight_converter_changes_total`, or
+    /// `weight_converter_connections_cut_total{reason="idle_timeout"}`);
+    /// 0 when it was never incremented.
+    pub fn counter(&self, series: &str) -> u64 {
+        let text = self.ctx.metrics.render(None, 0, 0);
+        let prefix = format!("{series} ");
+        text.lines().find_map(|line| line.strip_prefix(&prefix)).map_or(0, |n| n.parse().expect("a count"))
+    }
+
+    /// Waits until `series` reaches `at_least`: for a server-side event
+    /// that nothing else shows, such as a connection it cut.
+    pub async fn wait_for_counter(&self, series: &str, at_least: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.counter(series) < at_least {
+            assert!(std::time::Instant::now() < deadline, "{series} stayed below {at_least}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -71,6 +71,23 @@ impl RedisServer {
         child.wait().expect("reap redis-server");
     }
 
+    /// SIGSTOP: the server keeps its connections but answers nothing, as
+    /// a stalled or partitioned Redis would.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server is running").id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     async fn ping(&self) -> bool {
         let Ok(client) = redis::Client::open(self.url()) else { return false };
         let Ok(mut connection) = client.get_multiplexed_async_connection().await else { return false };

@@ -181,6 +181,10 @@ impl Backend for MemoryStore {
     fn sweep_expired(&self) -> usize {
         self.sweep()
     }
+
+    fn in_process(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

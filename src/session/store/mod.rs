@@ -96,6 +96,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Drops sessions idle past the TTL; returns how many went. Backends
     /// that expire entries themselves (Redis) do nothing here.
     fn sweep_expired(&self) -> usize;
+    /// Whether every call is answered from this process's memory, never
+    /// waiting on I/O. Such a backend needs no deadline, and its get and
+    /// compare-and-set run back to back, so its writers need no queue.
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 /// Writers queued per process, so that on one replica edits to one
@@ -137,30 +143,43 @@ impl SessionStore {
         edit: Edit,
         origin: Option<&ViewId>,
     ) -> Result<Option<Outcome>, StoreError> {
-        within_deadline(async {
+        if self.backend.in_process() {
+            return self.apply_now(id, edit, origin).await;
+        }
+        self.within_deadline(async {
             let _turn = self.writers[stripe(id)].lock().await;
-            for _ in 0..MAX_ATTEMPTS {
-                let Some((before, _)) = self.backend.get(id).await? else {
-                    return Ok(None);
-                };
-                let after = match before.apply(edit) {
-                    Ok(Some(after)) => after,
-                    Ok(None) => return Ok(Some(Outcome::Unchanged(before))),
-                    Err(refusal) => return Ok(Some(Outcome::Refused(refusal, before))),
-                };
-                match self.backend.compare_and_set(id, before.version, after, origin).await? {
-                    Cas::Written => return Ok(Some(Outcome::Changed(after))),
-                    Cas::Gone => return Ok(None),
-                    Cas::Conflict => continue,
-                }
-            }
-            Err(StoreError::Contended)
+            self.apply_now(id, edit, origin).await
         })
         .await
     }
 
+    /// The callback and the compare-and-set loop, with no queue or deadline.
+    async fn apply_now(
+        &self,
+        id: &SessionId,
+        edit: Edit,
+        origin: Option<&ViewId>,
+    ) -> Result<Option<Outcome>, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some((before, _)) = self.backend.get(id).await? else {
+                return Ok(None);
+            };
+            let after = match before.apply(edit) {
+                Ok(Some(after)) => after,
+                Ok(None) => return Ok(Some(Outcome::Unchanged(before))),
+                Err(refusal) => return Ok(Some(Outcome::Refused(refusal, before))),
+            };
+            match self.backend.compare_and_set(id, before.version, after, origin).await? {
+                Cas::Written => return Ok(Some(Outcome::Changed(after))),
+                Cas::Gone => return Ok(None),
+                Cas::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
     pub async fn create(&self) -> Result<SessionId, StoreError> {
-        within_deadline(self.backend.create()).await
+        self.within_deadline(self.backend.create()).await
     }
 
     /// The current state; counts as use.
@@ -170,19 +189,19 @@ impl SessionStore {
 
     /// The current state and the read-only token; counts as use.
     pub async fn session(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError> {
-        within_deadline(self.backend.get(id)).await
+        self.within_deadline(self.backend.get(id)).await
     }
 
     pub async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
-        within_deadline(self.backend.by_token(token)).await
+        self.within_deadline(self.backend.by_token(token)).await
     }
 
     pub async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
-        within_deadline(self.backend.peek(ids)).await
+        self.within_deadline(self.backend.peek(ids)).await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        within_deadline(self.backend.ping()).await
+        self.within_deadline(self.backend.ping()).await
     }
 
     pub fn session_count(&self) -> Option<usize> {
@@ -192,12 +211,18 @@ impl SessionStore {
     pub fn sweep_expired(&self) -> usize {
         self.backend.sweep_expired()
     }
-}
 
-async fn within_deadline<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-    tokio::time::timeout(STORE_DEADLINE, call)
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer within {STORE_DEADLINE:?}"))))
+    async fn within_deadline<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if self.backend.in_process() {
+            return call.await;
+        }
+        tokio::time::timeout(STORE_DEADLINE, call)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer within {STORE_DEADLINE:?}"))))
+    }
 }
 
 /// Ids are random, so any of their bytes spreads sessions evenly.

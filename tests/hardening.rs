@@ -1,0 +1,229 @@
+//! Slow, idle, oversized and too many connections, and shutdown whatever
+//! clients hold (issue 10), over raw TCP against the real server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::binary::{self, KillOnDrop, STARTUP};
+use common::{TestApp, spawn_app_with};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weight_converter::Config;
+
+/// Generous: only there to turn a connection that is never cut into a failure.
+const CUT_BOUND: Duration = Duration::from_secs(10);
+
+async fn app_with(tune: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::for_tests();
+    tune(&mut config);
+    spawn_app_with(config).await
+}
+
+/// Reads until the server closes the connection; returns what it sent.
+async fn read_to_close(tcp: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    tokio::time::timeout(CUT_BOUND, tcp.read_to_end(&mut got))
+        .await
+        .expect("the server closes the connection")
+        .expect("read until closed");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn a_half_sent_request_head_is_cut_after_the_header_timeout() {
+    let app = app_with(|c| c.header_timeout = Duration::from_millis(300)).await;
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    assert_eq!(read_to_close(&mut tcp).await, "");
+    // And one that sends nothing at all.
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    assert_eq!(read_to_close(&mut silent).await, "");
+    assert_eq!(app.counter(r#"weight_converter_connections_cut_total{reason="header_timeout"}"#), 2);
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let app = app_with(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let answer = read_to_close(&mut tcp).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert_eq!(app.counter(r#"weight_converter_connections_cut_total{reason="idle_timeout"}"#), 1);
+    assert_eq!(app.counter(r#"weight_converter_connections_cut_total{reason="header_timeout"}"#), 0);
+}
+
+#[tokio::test]
+async fn an_event_stream_outlives_the_idle_and_header_timeouts() {
+    let app = app_with(|c| {
+        c.idle_timeout = Duration::from_millis(200);
+        c.header_timeout = Duration::from_millis(200);
+        c.sse_keep_alive = Duration::from_millis(100);
+    })
+    .await;
+    let sid = app.new_session().await;
+    let mut stream =
+        common::sse::SseStream::connect(&app.client, &app.url(&format!("/s/{sid}/events")), None).await;
+    assert_eq!(stream.expect_event().await.version(), 0);
+    // Well past both limits, keep-alives still arrive on the open stream.
+    let mut comments = stream.comments;
+    for _ in 0..8 {
+        assert!(stream.next_event_within(Duration::from_millis(150)).await.is_err(), "no event expected");
+        assert!(stream.comments > comments, "the stream stopped");
+        comments = stream.comments;
+    }
+    app.commit(&sid, "lbs", "1").await;
+    assert_eq!(stream.expect_event().await.version(), 1);
+}
+
+#[tokio::test]
+async fn a_request_head_over_32_kib_is_431() {
+    let app = app_with(|_| {}).await;
+    let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(40 * 1024));
+    // The server may stop reading once it has seen enough to refuse.
+    let _ = tcp.write_all(head.as_bytes()).await;
+    let answer = read_to_close(&mut tcp).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    app.wait_for_counter(r#"weight_converter_connection_errors_total{kind="head_too_large"}"#, 1).await;
+    // Just under the limit is fine.
+    let reply = app.get_with("/healthz", &[("x-pad", &"b".repeat(30 * 1024))]).await;
+    assert_eq!(reply.status(), 200);
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_new_connections_are_closed_at_once() {
+    let app = app_with(|c| c.max_connections = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+        // A whole request and its answer: the connection is surely counted.
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 12];
+        tcp.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        held.push(tcp);
+    }
+    let mut third = TcpStream::connect(app.addr).await.unwrap();
+    assert_eq!(read_to_close(&mut third).await, "", "closed without an answer");
+    assert_eq!(
+        app.counter(r#"weight_converter_connections_refused_total{reason="too_many_connections"}"#),
+        1
+    );
+    // Once one leaves, a new client gets in.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + CUT_BOUND;
+    loop {
+        let mut tcp = TcpStream::connect(app.addr).await.unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        if read_to_close(&mut tcp).await.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no room after a connection left");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_ends_the_process_within_the_grace_period_whatever_clients_hold() {
+    let mut command = binary::command();
+    command.env("PORT", "0").env("RUST_LOG", "warn").env("SHUTDOWN_GRACE", "1s");
+    let mut server = KillOnDrop::new(command.spawn().expect("start the server"));
+    let address = server.ready_address(STARTUP);
+    let addr = address.trim_start_matches("http://").to_owned();
+    // A half-sent head, an idle connection and an open event stream.
+    let mut half = TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"POST /s/x/widgets/lbs HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let _idle = TcpStream::connect(&addr).await.unwrap();
+    let client = reqwest::Client::new();
+    let page = client.get(format!("{address}/")).send().await.unwrap();
+    let sid = page.url().path().trim_start_matches("/s/").to_owned();
+    let mut stream =
+        common::sse::SseStream::connect(&client, &format!("{address}/s/{sid}/events"), None).await;
+    assert_eq!(stream.expect_event().await.version(), 0);
+
+    server.sigterm();
+    // The grace period plus a generous margin for a loaded machine.
+    let status = server.exit_within(Duration::from_secs(4)).expect("exited within the grace period");
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(stream.next_event().await.is_none(), "the stream ended cleanly");
+}
+
+/// An HTTP client whose connections come from `source` (127.0.0.2, …), so
+/// one test can act as several clients.
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// `GET url` as an event stream; the status, keeping the stream open.
+async fn open_stream(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = client.get(url).header("accept", "text/event-stream");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("GET events")
+}
+
+#[tokio::test]
+async fn one_client_at_its_stream_cap_leaves_room_for_others() {
+    let app = app_with(|c| c.max_streams_per_client = 3).await;
+    let (greedy, other) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let sid = app.new_session().await;
+        let response = open_stream(&greedy, &app.url(&format!("/s/{sid}/events")), &[]).await;
+        assert_eq!(response.status(), 200);
+        held.push(response);
+    }
+    let sid = app.new_session().await;
+    let refused = open_stream(&greedy, &app.url(&format!("/s/{sid}/events")), &[]).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert!(refused.text().await.unwrap().contains("too many live views"));
+    assert_eq!(open_stream(&other, &app.url(&format!("/s/{sid}/events")), &[]).await.status(), 200);
+    // A claimed X-Forwarded-For from an untrusted peer changes nothing.
+    let url = app.url(&format!("/s/{sid}/events"));
+    let forged = open_stream(&greedy, &url, &[("x-forwarded-for", "198.51.100.1")]).await;
+    assert_eq!(forged.status(), 503);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for() {
+    let app = app_with(|c| {
+        c.max_streams_per_client = 1;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let proxy = client_from("127.0.0.1");
+    let sid = app.new_session().await;
+    let url = app.url(&format!("/s/{sid}/events"));
+    let first = open_stream(&proxy, &url, &[("x-forwarded-for", "198.51.100.1")]).await;
+    assert_eq!(first.status(), 200);
+    let again = open_stream(&proxy, &url, &[("x-forwarded-for", "6.6.6.6, 198.51.100.1")]).await;
+    assert_eq!(again.status(), 503, "the proxy appended the same client");
+    let second = open_stream(&proxy, &url, &[("x-forwarded-for", "198.51.100.2")]).await;
+    assert_eq!(second.status(), 200);
+}
+
+#[tokio::test]
+async fn a_hundred_read_only_viewers_fit_and_never_lock_the_owner_out() {
+    let app = app_with(|_| {}).await;
+    let sid = app.new_session().await;
+    let page = app.page(&sid).await;
+    let at = page.find("href=\"/v/").expect("a read-only link") + "href=\"".len();
+    let link = &page[at..at + page[at..].find('"').unwrap()];
+    let viewers = client_from("127.0.0.2");
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        let response = open_stream(&viewers, &app.url(&format!("{link}/events")), &[]).await;
+        assert_eq!(response.status(), 200);
+        held.push(response);
+    }
+    let refused = open_stream(&viewers, &app.url(&format!("{link}/events")), &[]).await;
+    assert_eq!(refused.status(), 503, "the 101st viewer");
+    let owner = open_stream(&app.client, &app.url(&format!("/s/{sid}/events")), &[]).await;
+    assert_eq!(owner.status(), 200, "the owner's view opens whatever the viewers hold");
+}
