@@ -13,6 +13,7 @@
 //! Options: `--smoke`, `--app-bin PATH` (use this binary, don't build),
 //! `--only change,instructions,fanout,memory,start,browser,redis,criterion`, `--no-browser`,
 //! `--no-criterion`, `--no-instructions` (skip callgrind), `--no-diagnostics`.
+//! With `LOADGEN_UNPINNED=1` in the environment nothing is pinned to a CPU.
 
 mod baseline;
 mod browser;
@@ -50,9 +51,18 @@ pub fn fail<T>(message: impl Into<String>) -> Fallible<T> {
 const KIB: f64 = 1024.0;
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Streams the app may hold for these measurements (the defaults are
-/// 10,000 in total and 64 per session).
-const APP_ENV: [(&str, &str); 2] = [("MAX_STREAMS", "100000"), ("MAX_STREAMS_PER_SESSION", "100000")];
+/// Limits lifted for these measurements, where one load generator is one
+/// client with thousands of streams and sessions (the defaults: 10,000
+/// streams in total, 64 per session, 100 readers per session, 256 per
+/// client, 15,000 connections, 60 new sessions a minute per client).
+const APP_ENV: [(&str, &str); 6] = [
+    ("MAX_STREAMS", "100000"),
+    ("MAX_STREAMS_PER_SESSION", "100000"),
+    ("MAX_READERS_PER_SESSION", "100000"),
+    ("MAX_STREAMS_PER_CLIENT", "100000"),
+    ("MAX_CONNECTIONS", "100000"),
+    ("NEW_SESSIONS_PER_MINUTE", "10000000"),
+];
 
 struct Options {
     smoke: bool,
@@ -461,7 +471,7 @@ fn machine_lines(h: &Harness, pinning: &str, nofile: u64, plan: &Plan) -> Vec<St
             read("/proc/sys/kernel/osrelease").trim()
         ),
         format!(
-            "App: `{}` (a copy) with MAX_STREAMS=MAX_STREAMS_PER_SESSION=100000, other settings at their defaults \
+            "App: `{}` (a copy) with the stream, connection and new-session limits lifted, other settings at their defaults \
              (RUST_LOG=info: one log line per request, to a file). Baseline: bare axum 0.8 in this example \
              (`--serve-baseline`), change fragment {} B, event {} B, the app's sizes.",
             h.app_bin.display(),

@@ -17,9 +17,16 @@ use crate::{Fallible, fail};
 pub const SERVER_CPU: &str = "0";
 pub const CLIENT_CPU: &str = "1";
 
+/// `LOADGEN_UNPINNED=1` runs every process on both CPUs: contention
+/// between the servers (the app and redis-server, say) only shows so.
+pub fn unpinned() -> bool {
+    std::env::var_os("LOADGEN_UNPINNED").is_some_and(|v| v == "1")
+}
+
+/// `taskset`, unless the run is unpinned.
 pub fn taskset() -> Option<&'static Path> {
     static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FOUND.get_or_init(|| which("taskset")).as_deref()
+    FOUND.get_or_init(|| if unpinned() { None } else { which("taskset") }).as_deref()
 }
 
 pub fn which(program: &str) -> Option<PathBuf> {
@@ -34,7 +41,8 @@ pub fn which(program: &str) -> Option<PathBuf> {
 /// before any runtime threads exist; children inherit the mask.
 pub fn pin_self() -> String {
     let Some(taskset) = taskset() else {
-        return "not pinned (no taskset)".to_owned();
+        return if unpinned() { "not pinned (LOADGEN_UNPINNED=1)" } else { "not pinned (no taskset)" }
+            .to_owned();
     };
     let pid = std::process::id().to_string();
     match std::process::Command::new(taskset).args(["-a", "-p", "-c", CLIENT_CPU, &pid]).output() {
