@@ -25,6 +25,11 @@ pub struct Config {
     #[arg(long, env = "SESSION_TTL", default_value = "24h", value_parser = parse_positive_duration)]
     pub session_ttl: Duration,
 
+    /// Sessions never changed and idle this long are gone (at most
+    /// `SESSION_TTL`): a flood of new sessions then costs little.
+    #[arg(long, env = "UNCHANGED_SESSION_TTL", default_value = "1h", value_parser = parse_positive_duration)]
+    pub unchanged_session_ttl: Duration,
+
     /// Most sessions alive at once; the least recently used goes first.
     /// In-memory store only: with Redis, bound memory with `maxmemory`.
     #[arg(long, env = "MAX_SESSIONS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -33,6 +38,11 @@ pub struct Config {
     /// Most open event streams, over all sessions.
     #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000)]
     pub max_streams: usize,
+
+    /// Most new sessions one client may start per minute (in a burst, or
+    /// one every 60/N seconds); past it, `GET /` answers 429.
+    #[arg(long, env = "NEW_SESSIONS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub new_sessions_per_minute: u32,
 
     /// Most open event streams on one session, of views that can write.
     #[arg(long, env = "MAX_STREAMS_PER_SESSION", default_value_t = 64)]

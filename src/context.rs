@@ -1,9 +1,13 @@
 //! What every handler shares.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::HeaderValue;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
@@ -32,6 +36,9 @@ pub struct AppContext {
     /// Whether this replica hears other replicas' changes; `None` when
     /// there are no other replicas (the in-memory store).
     pub bus_subscribed: Option<Arc<AtomicBool>>,
+    /// New sessions per client, so one client looping `GET /` cannot
+    /// crowd out everyone else's sessions.
+    pub new_sessions: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 /// The backend `config` asks for: Redis with `REDIS_URL`, else memory.
@@ -41,13 +48,19 @@ pub fn backend(config: &Config) -> Result<Arc<dyn Backend>, StoreError> {
         None => Arc::new(MemoryStore::new(StoreLimits {
             max_sessions: usize::try_from(config.max_sessions).unwrap_or(usize::MAX),
             ttl: config.session_ttl,
+            unchanged_ttl: config.unchanged_session_ttl,
         })),
     })
 }
 
 fn redis_config(config: &Config) -> Option<RedisConfig> {
     let url = config.redis_url.clone()?;
-    Some(RedisConfig { url, prefix: config.redis_prefix.clone(), ttl: config.session_ttl })
+    Some(RedisConfig {
+        url,
+        prefix: config.redis_prefix.clone(),
+        ttl: config.session_ttl,
+        unchanged_ttl: config.unchanged_session_ttl.min(config.session_ttl),
+    })
 }
 
 impl AppContext {
@@ -58,6 +71,7 @@ impl AppContext {
         backend: Arc<dyn Backend>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Self, Option<RedisBus>), StoreError> {
+        let config_rate = config.new_sessions_per_minute;
         let fan_out = FanOut::new(StreamLimits {
             writers_per_session: config.max_streams_per_session,
             readers_per_session: config.max_readers_per_session,
@@ -82,6 +96,9 @@ impl AppContext {
             shutdown,
             resync: Arc::new(Notify::new()),
             bus_subscribed: bus.as_ref().map(|_| Arc::new(AtomicBool::new(false))),
+            new_sessions: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(config_rate).unwrap_or(NonZeroU32::MIN),
+            )),
         };
         Ok((ctx, bus))
     }
@@ -95,6 +112,14 @@ impl AppContext {
     /// expired token is a 404.
     pub async fn reader(&self, token: &ReadToken) -> Result<(SessionId, Snapshot), AppError> {
         self.store.by_token(token).await?.ok_or(AppError::UnknownSession)
+    }
+
+    /// Lets `client` start a session, or says when it may.
+    pub fn may_start_session(&self, client: IpAddr) -> Result<(), AppError> {
+        self.new_sessions.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            AppError::TooManySessions { retry_after_secs: wait.as_secs() + 1 }
+        })
     }
 
     /// Ready for traffic: not shutting down, the store answers, and changes

@@ -26,6 +26,12 @@ pub enum AppError {
     Timeout,
     /// The store failed; not the client's fault.
     Store(StoreError),
+    /// This client started too many sessions lately.
+    TooManySessions { retry_after_secs: u64 },
+    /// Another site tried to start a session without a top-level navigation.
+    CrossSite,
+    /// A bug: a handler panicked. Logged where it happened.
+    Internal,
 }
 
 impl AppError {
@@ -38,8 +44,10 @@ impl AppError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Store(StoreError::Corrupt(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(StoreError::Corrupt(_)) | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManySessions { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::CrossSite => StatusCode::FORBIDDEN,
         }
     }
 
@@ -69,7 +77,15 @@ impl AppError {
                 ("Server busy", "The server has too many open views. Try again soon.")
             }
             Self::Timeout => ("Request timeout", "The request took too long."),
-            Self::Store(StoreError::Corrupt(_)) => {
+            Self::TooManySessions { .. } => (
+                "Too many new sessions",
+                "You have started many sessions in a short time. Wait a moment, then try again.",
+            ),
+            Self::CrossSite => (
+                "Not from another site",
+                "Another site cannot start a session here. Open this address directly to start one.",
+            ),
+            Self::Store(StoreError::Corrupt(_)) | Self::Internal => {
                 ("Server error", "Something went wrong on our side. Try again.")
             }
             Self::Store(_) => (
@@ -89,10 +105,13 @@ impl From<StoreError> for AppError {
 impl AppError {
     /// Seconds a client should wait before trying again, for the statuses
     /// that mean "not now".
-    fn retry_after(&self) -> Option<&'static str> {
+    fn retry_after(&self) -> Option<HeaderValue> {
         match self {
-            Self::Busy(_) => Some("5"),
-            Self::Store(StoreError::Unavailable(_) | StoreError::Contended) => Some("2"),
+            Self::Busy(_) => Some(HeaderValue::from_static("5")),
+            Self::Store(StoreError::Unavailable(_) | StoreError::Contended) => {
+                Some(HeaderValue::from_static("2"))
+            }
+            Self::TooManySessions { retry_after_secs } => Some(HeaderValue::from(*retry_after_secs)),
             _ => None,
         }
     }
@@ -109,7 +128,7 @@ impl AppError {
         self.log();
         let mut response = (self.status(), body).into_response();
         if let Some(seconds) = self.retry_after() {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
         }
         response
     }

@@ -137,6 +137,9 @@ async fn housekeeping(ctx: Arc<AppContext>) {
             () = ctx.resync.notified() => {}
         }
         ctx.store.sweep_expired();
+        // Clients not seen for a while hold no memory in the rate limiter.
+        ctx.new_sessions.retain_recent();
+        ctx.new_sessions.shrink_to_fit();
         // A store that cannot answer now is asked again next second, and
         // the streams stay open meanwhile. Logged when it starts and stops.
         let resynced = resync_watched_sessions(&ctx).await;

@@ -10,6 +10,7 @@ use common::{TestApp, spawn_app_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weight_converter::Config;
+use weight_converter::session::{Cas, ReadToken, SessionId, Snapshot, StoreError, StoreLimits, ViewId};
 
 /// Generous: only there to turn a connection that is never cut into a failure.
 const CUT_BOUND: Duration = Duration::from_secs(10);
@@ -226,4 +227,106 @@ async fn a_hundred_read_only_viewers_fit_and_never_lock_the_owner_out() {
     assert_eq!(refused.status(), 503, "the 101st viewer");
     let owner = open_stream(&app.client, &app.url(&format!("/s/{sid}/events")), &[]).await;
     assert_eq!(owner.status(), 200, "the owner's view opens whatever the viewers hold");
+}
+
+#[tokio::test]
+async fn one_client_looping_get_slash_is_slowed_and_others_still_start_sessions() {
+    let app = app_with(|c| c.new_sessions_per_minute = 5).await;
+    let (flooder, other) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
+    for _ in 0..5 {
+        assert_eq!(flooder.get(app.url("/")).send().await.unwrap().status(), 303);
+    }
+    let refused = common::checks::Reply::read(flooder.get(app.url("/")).send().await.unwrap()).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    let wait: u64 = refused.header("retry-after").parse().expect("seconds");
+    assert!((1..=13).contains(&wait), "Retry-After {wait}");
+    common::checks::assert_error_page(&refused, "429");
+    assert_eq!(other.get(app.url("/")).send().await.unwrap().status(), 303, "another client");
+}
+
+#[tokio::test]
+async fn another_site_cannot_start_sessions_except_by_a_link() {
+    let app = app_with(|_| {}).await;
+    let image =
+        [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", "image")];
+    let reply = common::checks::Reply::read(app.get_with("/", &image).await).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    common::checks::assert_error_page(&reply, "cross-site image");
+    let link =
+        [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")];
+    assert_eq!(app.get_with("/", &link).await.status(), 303);
+    assert_eq!(app.counter("weight_converter_sessions_created_total"), 1);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_fragment_urls_follow_x_forwarded_proto_and_host() {
+    let app = app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let sid = app.new_session().await;
+    let path = format!("/s/{sid}/fragments/converter");
+    let forwarded = [("x-forwarded-proto", "https"), ("x-forwarded-host", "weights.example.com")];
+    let body = app.get_with(&path, &forwarded).await.text().await.unwrap();
+    assert!(body.contains(&format!("https://weights.example.com/s/{sid}/events")), "{body}");
+    // From a peer that is not a trusted proxy, the headers are ignored.
+    let untrusted = client_from("127.0.0.2");
+    let mut request = untrusted.get(app.url(&path));
+    for (name, value) in forwarded {
+        request = request.header(name, value);
+    }
+    let body = request.send().await.unwrap().text().await.unwrap();
+    assert!(!body.contains("weights.example.com"), "{body}");
+    assert!(body.contains(&format!("http://{}/s/{sid}/events", app.addr)), "{body}");
+}
+
+/// The in-memory store, with a bug: resolving a read token panics.
+struct PanicsOnReadTokens(weight_converter::session::MemoryStore);
+
+#[async_trait::async_trait]
+impl weight_converter::session::Backend for PanicsOnReadTokens {
+    async fn create(&self) -> Result<SessionId, StoreError> {
+        self.0.create().await
+    }
+    async fn get(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError> {
+        self.0.get(id).await
+    }
+    async fn by_token(&self, _: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
+        panic!("a bug in the store")
+    }
+    async fn compare_and_set(
+        &self,
+        id: &SessionId,
+        expected: u64,
+        next: Snapshot,
+        origin: Option<&ViewId>,
+    ) -> Result<Cas, StoreError> {
+        self.0.compare_and_set(id, expected, next, origin).await
+    }
+    async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
+        self.0.peek(ids).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping().await
+    }
+    fn session_count(&self) -> Option<usize> {
+        self.0.session_count()
+    }
+    fn sweep_expired(&self) -> usize {
+        self.0.sweep_expired()
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_a_handler_answers_500_and_the_server_goes_on() {
+    let ttl = Duration::from_secs(60);
+    let limits = StoreLimits { max_sessions: 10, ttl, unchanged_ttl: ttl };
+    let backend =
+        std::sync::Arc::new(PanicsOnReadTokens(weight_converter::session::MemoryStore::new(limits)));
+    let app = common::spawn_app_on(Config::for_tests(), backend).await;
+    let sid = app.new_session().await;
+    let reply = app.get(&format!("/v/{}", ReadToken::random().as_str())).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    common::checks::assert_error_page(&reply, "after a panic");
+    assert!(reply.body.contains("Something went wrong on our side"), "{}", reply.body);
+    // Everyone else is still served.
+    app.commit(&sid, "lbs", "10").await;
+    assert_eq!(app.state_json(&sid).await, r#"{"lbs":10.0,"kg":4.5359237}"#);
 }

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use common::checks::{LB_IN_KG, check_state_json, raw_number};
-use common::{TestApp, spawn_app};
+use common::{TestApp, spawn_app_with};
 
 fn runner(cases: u32) -> TestRunner {
     TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() })
@@ -31,10 +31,18 @@ fn state_of(result: Result<(f64, f64), String>) -> Result<(f64, f64), TestCaseEr
     result.map_err(TestCaseError::fail)
 }
 
+/// These properties start a session per case, far more than one client
+/// may start in a minute by default.
+fn many_sessions() -> weight_converter::Config {
+    let mut config = weight_converter::Config::for_tests();
+    config.new_sessions_per_minute = u32::MAX;
+    config
+}
+
 #[test]
 fn no_input_makes_the_state_non_finite_or_its_json_invalid() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let app: TestApp = rt.block_on(spawn_app());
+    let app: TestApp = rt.block_on(spawn_app_with(many_sessions()));
     let sid = rt.block_on(app.new_session());
     let step = prop::option::of(prop::sample::select(vec!["up", "down"]));
     let strategy = (prop::sample::select(vec!["lbs", "kg"]), typed_text(), step, any::<bool>());
@@ -68,7 +76,7 @@ fn no_input_makes_the_state_non_finite_or_its_json_invalid() {
 #[test]
 fn finite_numbers_round_trip_through_the_state() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let app: TestApp = rt.block_on(spawn_app());
+    let app: TestApp = rt.block_on(spawn_app_with(many_sessions()));
     let number = prop_oneof![
         any::<f64>(),
         -1e6f64..1e6,

@@ -357,3 +357,18 @@ async fn each_replica_renders_each_version_once_per_audience() {
     assert_eq!((b_after.0 - b_before.0, b_after.1 - b_before.1), (2, 2), "B: once per version per audience");
     assert_eq!((a_after.0 - a_before.0, a_after.1 - a_before.1), (2, 0), "A has writer views only");
 }
+
+#[tokio::test]
+async fn sessions_never_changed_expire_sooner_in_redis() {
+    let redis = RedisServer::start().await;
+    let mut short = config(&redis);
+    short.unchanged_session_ttl = Duration::from_secs(2);
+    let app = replica_with(short).await;
+    let sid = app.new_session().await;
+    let key = format!("wc:s:{sid}");
+    let untouched: i64 = redis.query(&["PTTL", &key]).await;
+    assert!((1..=2000).contains(&untouched), "a new session expires in {untouched} ms");
+    app.commit(&sid, "lbs", "1").await;
+    let changed: i64 = redis.query(&["PTTL", &key]).await;
+    assert!(changed > 2000, "a changed session expires in {changed} ms, not the full SESSION_TTL");
+}

@@ -14,7 +14,7 @@ use http_body_util::LengthLimitError;
 
 use crate::context::AppContext;
 use crate::error::AppError;
-use crate::server::client::{client_address, limit_key};
+use crate::server::client::{client_address, is_trusted, limit_key};
 use crate::session::{Key, ReadToken, SessionId};
 
 use super::BODY_LIMIT;
@@ -60,6 +60,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Token {
     }
 }
 
+/// The TCP peer; unknown when served without our listener (a test calling
+/// the router directly).
+fn peer(parts: &Parts) -> IpAddr {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
 /// The client a request counts against for per-client limits: the TCP
 /// peer, or behind a trusted proxy the address it forwarded for, as a
 /// limit key (an IPv6 client is its /64).
@@ -68,19 +74,15 @@ pub struct Client(pub IpAddr);
 impl FromRequestParts<Arc<AppContext>> for Client {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, ctx: &Arc<AppContext>) -> Result<Self, Self::Rejection> {
-        // Served without our listener (a test calling the router): unknown.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip());
         let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
-        let client = client_address(peer, forwarded, &ctx.config.trusted_proxies);
+        let client = client_address(peer(parts), forwarded, &ctx.config.trusted_proxies);
         Ok(Client(limit_key(client)))
     }
 }
 
 /// The scheme and host that fragments' absolute URLs start with:
-/// `PUBLIC_URL` when set, else `http://` and the request's `Host`.
+/// `PUBLIC_URL` when set; else, from a trusted proxy, its
+/// `X-Forwarded-Proto` and `X-Forwarded-Host`; else `http://` and `Host`.
 pub struct PublicBase(pub String);
 
 impl FromRequestParts<Arc<AppContext>> for PublicBase {
@@ -89,9 +91,16 @@ impl FromRequestParts<Arc<AppContext>> for PublicBase {
         if let Some(url) = &ctx.config.public_url {
             return Ok(PublicBase(url.clone()));
         }
-        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let header = |name: &str| parts.headers.get(name).and_then(|h| h.to_str().ok());
+        let from_proxy = is_trusted(peer(parts), &ctx.config.trusted_proxies);
+        let forwarded = |name: &str| if from_proxy { header(name).map(str::trim) } else { None };
+        let scheme = match forwarded("x-forwarded-proto") {
+            Some("https") => "https",
+            _ => "http",
+        };
+        let host = forwarded("x-forwarded-host").or_else(|| header("host")).unwrap_or_default();
         if is_host(host) {
-            Ok(PublicBase(format!("http://{host}")))
+            Ok(PublicBase(format!("{scheme}://{host}")))
         } else {
             Err(AppError::BadRequest("The Host header is missing or malformed."))
         }

@@ -18,11 +18,14 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{get, post};
 use tower_http::CompressionLevel;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::context::AppContext;
+use crate::error::AppError;
+use axum::response::IntoResponse;
 use every_response::EveryResponseLayer;
 
 /// Form bodies are a number and a few words; anything past this is refused
@@ -64,8 +67,14 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
     // One layer, so each route is wrapped (and boxed) once, not once per
     // middleware: that is most of the per-request allocations, and of the
     // memory an open event stream holds.
-    let stack =
-        tower::ServiceBuilder::new().layer(EveryResponseLayer::new(Arc::clone(&ctx))).layer(compression());
+    let stack = tower::ServiceBuilder::new()
+        .layer(EveryResponseLayer::new(Arc::clone(&ctx)))
+        .layer(compression())
+        // Inside the others, so a panic's 500 gets the security headers,
+        // the log line and the metrics like any answer.
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            AppError::Internal.into_response()
+        }));
     Router::new().merge(cross_origin).merge(own).layer(stack).with_state(ctx)
 }
 

@@ -1,5 +1,6 @@
 //! `GET /` starts a session; `GET /s/{sid}` shows it.
 
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use maud::Markup;
@@ -10,14 +11,31 @@ use crate::session::{SessionId, ViewId};
 use crate::views::page::Refused;
 use crate::views::{Links, converter_page};
 
-use super::extract::Sid;
+use super::extract::{Client, Sid};
 
-/// Every visit to `/` gets a session of its own, as every Streamlit tab does.
-pub async fn start(ctx: Ctx) -> Result<Redirect, AppError> {
+/// Every visit to `/` gets a session of its own, as every Streamlit tab
+/// does; but not an `<img>` or a script on another site, and not a flood
+/// from one client.
+pub async fn start(ctx: Ctx, Client(client): Client, headers: HeaderMap) -> Result<Redirect, AppError> {
+    if !may_start_from(&headers) {
+        return Err(AppError::CrossSite);
+    }
+    ctx.may_start_session(client)?;
     let sid = ctx.store.create().await?;
     ctx.metrics.session_created();
     tracing::debug!(session = sid.redacted(), "session created");
     Ok(Redirect::to(&format!("/s/{}", sid.as_str())))
+}
+
+/// The Fetch Metadata resource-isolation policy: another site may start a
+/// session only by a top-level navigation (a link the user follows).
+/// Browsers that send no `Sec-Fetch-*` headers are let through.
+fn may_start_from(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).map(|v| v.as_bytes());
+    let cross_site = header("sec-fetch-site") == Some(b"cross-site");
+    let top_level =
+        header("sec-fetch-mode") == Some(b"navigate") && header("sec-fetch-dest") == Some(b"document");
+    !cross_site || top_level
 }
 
 pub async fn show(ctx: Ctx, Sid(sid): Sid) -> Result<Response, AppError> {
@@ -42,4 +60,34 @@ pub async fn not_found() -> AppError {
 
 pub async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (axum::http::HeaderName::from_static(k), v.parse().unwrap())).collect()
+    }
+
+    #[test]
+    fn other_sites_start_sessions_only_by_navigation() {
+        assert!(may_start_from(&headers(&[])));
+        assert!(may_start_from(&headers(&[("sec-fetch-site", "none")])));
+        assert!(may_start_from(&headers(&[("sec-fetch-site", "same-origin"), ("sec-fetch-dest", "image")])));
+        let link = [
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ];
+        assert!(may_start_from(&headers(&link)));
+        for dest in ["image", "iframe", "script", "empty"] {
+            let h =
+                [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", dest)];
+            assert!(!may_start_from(&headers(&h)), "{dest}");
+        }
+        let framed =
+            [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")];
+        assert!(!may_start_from(&headers(&framed)));
+    }
 }

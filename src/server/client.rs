@@ -7,6 +7,11 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 
+/// Whether `peer` is one of the proxies whose forwarded headers are believed.
+pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| net.contains(&peer))
+}
+
 /// The client behind `peer`, given the `X-Forwarded-For` values in the
 /// order received. Walks the list from the right, past every trusted
 /// proxy; the first address that is not one is the client.
@@ -15,8 +20,7 @@ pub fn client_address<'a>(
     forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
     trusted: &[IpNet],
 ) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
+    if !is_trusted(peer, trusted) {
         return peer;
     }
     let mut client = peer;
@@ -26,7 +30,7 @@ pub fn client_address<'a>(
             break;
         };
         client = ip;
-        if !is_trusted(&ip) {
+        if !is_trusted(ip, trusted) {
             break;
         }
     }

@@ -41,7 +41,23 @@ pub fn init_logs(format: &str) -> LogGuard {
     } else {
         logs.event_format(TextLine).init();
     }
+    log_panics();
     guard
+}
+
+/// Panics go to the log, with where they happened; the request that
+/// panicked gets a 500 and the server goes on (see `routes`).
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(location = location.as_deref().unwrap_or("unknown"), "panic: {message}");
+    }));
 }
 
 /// The text format, in the shape of `tracing-subscriber`'s default:

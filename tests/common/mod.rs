@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use weight_converter::session::Backend;
 use weight_converter::{AppContext, Config, Server};
 
 pub struct TestApp {
@@ -24,7 +25,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(config: Config) -> TestApp {
-    let server = Server::bind(config).await.expect("bind a free port");
+    serve(Server::bind(config).await.expect("bind a free port"))
+}
+
+/// The app on a backend of the test's choosing.
+pub async fn spawn_app_on(config: Config, backend: Arc<dyn Backend>) -> TestApp {
+    serve(Server::bind_with(config, backend).await.expect("bind a free port"))
+}
+
+fn serve(server: Server) -> TestApp {
     let addr = server.local_addr().expect("local address");
     let ctx = server.context();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -1,5 +1,10 @@
 //! Sessions in this process's memory, with an idle TTL and an LRU cap:
 //! the default backend, which needs nothing installed.
+//!
+//! Sessions that were never changed are a tier of their own: they expire
+//! sooner and are evicted first. A flood of `GET /` (any web page can make
+//! its visitors' browsers send one) then cycles only other untouched
+//! sessions, never one that holds somebody's values.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -14,17 +19,34 @@ use crate::session::state::Snapshot;
 /// Limits of the in-memory store.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
-    /// At most this many sessions at once; the least recently used goes first.
+    /// At most this many sessions at once; the least recently used goes
+    /// first, unchanged ones before any changed one.
     pub max_sessions: usize,
     /// A session idle for this long is gone.
     pub ttl: Duration,
+    /// A session never changed and idle for this long is gone (at most `ttl`).
+    pub unchanged_ttl: Duration,
+}
+
+/// Whether a session has ever been changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Unchanged = 0,
+    Changed = 1,
+}
+
+impl Tier {
+    fn of(snapshot: &Snapshot) -> Self {
+        if snapshot.version == 0 { Self::Unchanged } else { Self::Changed }
+    }
 }
 
 struct Entry {
     snapshot: Snapshot,
     read_token: ReadToken,
     last_used: Instant,
-    /// Key of this entry in `Sessions::by_use`.
+    /// Where this entry is in `Sessions::by_use`.
+    use_tier: Tier,
     use_tick: u64,
 }
 
@@ -32,18 +54,20 @@ struct Entry {
 struct Sessions {
     map: HashMap<SessionId, Entry>,
     by_token: HashMap<ReadToken, SessionId>,
-    /// Use order: the first entry is the least recently used session.
-    by_use: BTreeMap<u64, SessionId>,
+    /// Use order per tier: the first entry is the least recently used.
+    by_use: [BTreeMap<u64, SessionId>; 2],
     tick: u64,
 }
 
 impl Sessions {
+    /// Marks a session used now, in the tier its snapshot puts it in.
     fn touch(&mut self, id: &SessionId, now: Instant) -> Option<&mut Entry> {
         self.tick += 1;
         let tick = self.tick;
         let entry = self.map.get_mut(id)?;
-        self.by_use.remove(&entry.use_tick);
-        self.by_use.insert(tick, id.clone());
+        self.by_use[entry.use_tier as usize].remove(&entry.use_tick);
+        entry.use_tier = Tier::of(&entry.snapshot);
+        self.by_use[entry.use_tier as usize].insert(tick, id.clone());
         entry.use_tick = tick;
         entry.last_used = now;
         Some(entry)
@@ -51,20 +75,24 @@ impl Sessions {
 
     fn remove(&mut self, id: &SessionId) {
         if let Some(entry) = self.map.remove(id) {
-            self.by_use.remove(&entry.use_tick);
+            self.by_use[entry.use_tier as usize].remove(&entry.use_tick);
             self.by_token.remove(&entry.read_token);
         }
     }
 
-    fn remove_oldest(&mut self) {
-        if let Some((_, id)) = self.by_use.pop_first() {
+    /// Makes room: the least recently used unchanged session, else the
+    /// least recently used of all.
+    fn evict_one(&mut self) {
+        let tier =
+            if self.by_use[Tier::Unchanged as usize].is_empty() { Tier::Changed } else { Tier::Unchanged };
+        if let Some((_, id)) = self.by_use[tier as usize].pop_first() {
             self.remove(&id);
         }
     }
 
-    fn oldest_last_used(&self) -> Option<Instant> {
-        let (_, id) = self.by_use.first_key_value()?;
-        self.map.get(id).map(|e| e.last_used)
+    fn oldest(&self, tier: Tier) -> Option<(&SessionId, Instant)> {
+        let (_, id) = self.by_use[tier as usize].first_key_value()?;
+        self.map.get(id).map(|e| (id, e.last_used))
     }
 }
 
@@ -85,15 +113,25 @@ impl MemoryStore {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a session last used at `last_used` has outlived the TTL.
-    fn expired(&self, last_used: Instant, now: Instant) -> bool {
-        last_used + self.limits.ttl <= now
+    fn ttl(&self, tier: Tier) -> Duration {
+        match tier {
+            Tier::Unchanged => self.limits.unchanged_ttl.min(self.limits.ttl),
+            Tier::Changed => self.limits.ttl,
+        }
+    }
+
+    /// Whether a session of `tier` last used at `last_used` has outlived its TTL.
+    fn expired(&self, tier: Tier, last_used: Instant, now: Instant) -> bool {
+        last_used + self.ttl(tier) <= now
+    }
+
+    fn entry_expired(&self, entry: &Entry, now: Instant) -> bool {
+        self.expired(entry.use_tier, entry.last_used, now)
     }
 
     /// Finds a live session and marks it used; drops it if it expired.
     fn live<'a>(&self, sessions: &'a mut Sessions, id: &SessionId, now: Instant) -> Option<&'a mut Entry> {
-        let expired = self.expired(sessions.map.get(id)?.last_used, now);
-        if expired {
+        if self.entry_expired(sessions.map.get(id)?, now) {
             sessions.remove(id);
             return None;
         }
@@ -104,9 +142,15 @@ impl MemoryStore {
         let now = Instant::now();
         let mut sessions = self.lock();
         let mut gone = 0;
-        while sessions.oldest_last_used().is_some_and(|t| self.expired(t, now)) {
-            sessions.remove_oldest();
-            gone += 1;
+        for tier in [Tier::Unchanged, Tier::Changed] {
+            while let Some((id, last_used)) = sessions.oldest(tier) {
+                if !self.expired(tier, last_used, now) {
+                    break;
+                }
+                let id = id.clone();
+                sessions.remove(&id);
+                gone += 1;
+            }
         }
         gone
     }
@@ -119,14 +163,20 @@ impl Backend for MemoryStore {
         let now = Instant::now();
         let mut sessions = self.lock();
         while sessions.map.len() >= self.limits.max_sessions.max(1) {
-            sessions.remove_oldest();
+            sessions.evict_one();
         }
         sessions.tick += 1;
         let use_tick = sessions.tick;
-        sessions.by_use.insert(use_tick, id.clone());
+        sessions.by_use[Tier::Unchanged as usize].insert(use_tick, id.clone());
         let read_token = ReadToken::random();
         sessions.by_token.insert(read_token.clone(), id.clone());
-        let entry = Entry { snapshot: Snapshot::new(), read_token, last_used: now, use_tick };
+        let entry = Entry {
+            snapshot: Snapshot::new(),
+            read_token,
+            last_used: now,
+            use_tier: Tier::Unchanged,
+            use_tick,
+        };
         sessions.map.insert(id.clone(), entry);
         Ok(id)
     }
@@ -159,14 +209,18 @@ impl Backend for MemoryStore {
         if entry.snapshot.version != expected {
             return Ok(Cas::Conflict);
         }
+        let first_change = entry.use_tier != Tier::of(&next);
         entry.snapshot = next;
+        if first_change {
+            sessions.touch(id, Instant::now());
+        }
         Ok(Cas::Written)
     }
 
     async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
         let now = Instant::now();
         let sessions = self.lock();
-        let live = |id| sessions.map.get(id).filter(|e: &&Entry| !self.expired(e.last_used, now));
+        let live = |id| sessions.map.get(id).filter(|e: &&Entry| !self.entry_expired(e, now));
         Ok(ids.iter().map(|id| live(id).map(|e| e.snapshot)).collect())
     }
 
@@ -192,7 +246,50 @@ mod tests {
     use super::*;
 
     fn store(max_sessions: usize, ttl: Duration) -> MemoryStore {
-        MemoryStore::new(StoreLimits { max_sessions, ttl })
+        MemoryStore::new(StoreLimits { max_sessions, ttl, unchanged_ttl: ttl })
+    }
+
+    async fn change(s: &MemoryStore, id: &SessionId) {
+        let (now, _) = s.get(id).await.unwrap().unwrap();
+        let next = Snapshot { version: now.version + 1, ..now };
+        assert_eq!(s.compare_and_set(id, now.version, next, None).await.unwrap(), Cas::Written);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_new_sessions_evicts_no_changed_one() {
+        let s = store(3, Duration::from_secs(60));
+        let kept = s.create().await.unwrap();
+        change(&s, &kept).await;
+        for _ in 0..100 {
+            s.create().await.unwrap();
+        }
+        assert!(s.get(&kept).await.unwrap().is_some(), "a changed session was evicted");
+        assert_eq!(s.session_count(), Some(3));
+        // With only changed sessions left, the least recently used goes.
+        let s = store(2, Duration::from_secs(60));
+        let (a, b) = (s.create().await.unwrap(), s.create().await.unwrap());
+        change(&s, &a).await;
+        change(&s, &b).await;
+        s.get(&a).await.unwrap();
+        s.create().await.unwrap();
+        assert!(s.get(&b).await.unwrap().is_none());
+        assert!(s.get(&a).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn unchanged_sessions_expire_sooner() {
+        let limits = StoreLimits {
+            max_sessions: 10,
+            ttl: Duration::from_millis(400),
+            unchanged_ttl: Duration::from_millis(40),
+        };
+        let s = MemoryStore::new(limits);
+        let (untouched, changed) = (s.create().await.unwrap(), s.create().await.unwrap());
+        change(&s, &changed).await;
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(s.sweep_expired(), 1);
+        assert!(s.get(&untouched).await.unwrap().is_none());
+        assert!(s.get(&changed).await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -217,6 +314,7 @@ mod tests {
         assert!(s.get(&c).await.unwrap().is_some());
         assert_eq!(s.session_count(), Some(2));
         assert_eq!(s.lock().by_token.len(), 2, "evicted tokens go too");
+        assert_eq!(s.lock().by_use.iter().map(BTreeMap::len).sum::<usize>(), 2);
     }
 
     #[tokio::test]

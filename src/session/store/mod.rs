@@ -240,7 +240,8 @@ mod tests {
     use crate::session::state::Key;
 
     fn store() -> SessionStore {
-        let limits = StoreLimits { max_sessions: 10, ttl: Duration::from_secs(60) };
+        let ttl = Duration::from_secs(60);
+        let limits = StoreLimits { max_sessions: 10, ttl, unchanged_ttl: ttl };
         SessionStore::new(Arc::new(MemoryStore::new(limits)))
     }
 

@@ -36,6 +36,8 @@ pub struct RedisConfig {
     pub prefix: String,
     /// Sessions idle this long expire.
     pub ttl: Duration,
+    /// Sessions never changed expire after this much idling instead.
+    pub unchanged_ttl: Duration,
 }
 
 impl RedisConfig {
@@ -71,30 +73,33 @@ return 1
 /// Reads a session and refreshes its expiry, unless it was refreshed
 /// within the last `slack` ms: a refresh is a write, which the append-only
 /// file must sync, so refreshing on every read would cost an fsync per
-/// read. KEYS: session. ARGV: ttl in ms, slack in ms, token key prefix,
-/// then the widget fields. Returns `[v, t, values…]` or nil.
+/// read. A session never changed (version 0) gets the shorter TTL.
+/// KEYS: session. ARGV: ttl in ms, unchanged ttl in ms, slack in ms, token
+/// key prefix, then the widget fields. Returns `[v, t, values…]` or nil.
 const GET: &str = r"
-local values = redis.call('HMGET', KEYS[1], 'v', 't', unpack(ARGV, 4))
+local values = redis.call('HMGET', KEYS[1], 'v', 't', unpack(ARGV, 5))
 if not values[1] then return false end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  redis.call('PEXPIRE', ARGV[3] .. values[2], ARGV[1])
+local ttl = values[1] == '0' and ARGV[2] or ARGV[1]
+if redis.call('PTTL', KEYS[1]) < tonumber(ttl) - tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', ARGV[4] .. values[2], ttl)
 end
 return values
 ";
 
 /// Resolves a read token and refreshes both keys as [`GET`] does. KEYS:
-/// token key. ARGV: ttl in ms, slack in ms, session key prefix, then the
-/// widget fields. Returns `[sid, v, t, values…]` or nil.
+/// token key. ARGV: ttl in ms, unchanged ttl in ms, slack in ms, session
+/// key prefix, then the widget fields. Returns `[sid, v, t, values…]` or nil.
 const BY_TOKEN: &str = r"
 local sid = redis.call('GET', KEYS[1])
 if not sid then return false end
-local key = ARGV[3] .. sid
-local values = redis.call('HMGET', key, 'v', 't', unpack(ARGV, 4))
+local key = ARGV[4] .. sid
+local values = redis.call('HMGET', key, 'v', 't', unpack(ARGV, 5))
 if not values[1] then return false end
-if redis.call('PTTL', key) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', key, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local ttl = values[1] == '0' and ARGV[2] or ARGV[1]
+if redis.call('PTTL', key) < tonumber(ttl) - tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', KEYS[1], ttl)
 end
 table.insert(values, 1, sid)
 return values
@@ -139,6 +144,7 @@ pub struct RedisStore {
     connection: ConnectionManager,
     scripts: Scripts,
     ttl_ms: u64,
+    unchanged_ttl_ms: u64,
 }
 
 impl RedisStore {
@@ -162,15 +168,16 @@ impl RedisStore {
             by_token: Script::new(BY_TOKEN),
             compare_and_set: Script::new(COMPARE_AND_SET),
         };
-        let ttl_ms = u64::try_from(config.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        Ok(Self { config, connection, scripts, ttl_ms })
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (ttl_ms, unchanged_ttl_ms) = (millis(config.ttl), millis(config.unchanged_ttl.min(config.ttl)));
+        Ok(Self { config, connection, scripts, ttl_ms, unchanged_ttl_ms })
     }
 
     /// How stale a session's expiry may get before a read refreshes it: a
     /// hundredth of the TTL, at most a minute. A session idle for its TTL
     /// may so go up to that much early.
     fn refresh_slack_ms(&self) -> u64 {
-        (self.ttl_ms / 100).min(60_000)
+        (self.unchanged_ttl_ms / 100).min(60_000)
     }
 
     fn session_key(&self, id: &SessionId) -> String {
@@ -242,6 +249,7 @@ impl Backend for RedisStore {
         let mut invocation = self.scripts.get.key(self.session_key(id));
         invocation
             .arg(self.ttl_ms)
+            .arg(self.unchanged_ttl_ms)
             .arg(self.refresh_slack_ms())
             .arg(self.config.token_prefix())
             .arg(&FIELDS[..]);
@@ -255,7 +263,8 @@ impl Backend for RedisStore {
         let token = ReadToken::random();
         let initial = Snapshot::new();
         let mut invocation = self.scripts.create.key(self.session_key(&id));
-        invocation.key(self.token_key(&token)).arg(self.ttl_ms).arg(token.as_str()).arg(id.as_str());
+        let ttl = self.unchanged_ttl_ms;
+        invocation.key(self.token_key(&token)).arg(ttl).arg(token.as_str()).arg(id.as_str());
         invocation.arg(&state_fields(&initial)[2..]);
         let mut connection = self.connection.clone();
         let created: i64 = call(invocation.invoke_async(&mut connection)).await?;
@@ -270,6 +279,7 @@ impl Backend for RedisStore {
         let mut invocation = self.scripts.by_token.key(self.token_key(token));
         invocation
             .arg(self.ttl_ms)
+            .arg(self.unchanged_ttl_ms)
             .arg(self.refresh_slack_ms())
             .arg(self.config.session_prefix())
             .arg(&FIELDS[..]);
