@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::session::{Busy, Key, StoreError};
+use crate::telemetry::RateLimitedLog;
 use crate::views::{error_page, field_error_response};
 
 #[derive(Debug)]
@@ -117,9 +118,12 @@ impl AppError {
     }
 
     fn log(&self) {
+        // Every request fails alike while the store is down: say so once a
+        // second, not once a request (each request's own line has its 503).
+        static UNAVAILABLE: RateLimitedLog = RateLimitedLog::new("session store unavailable");
         match self {
             Self::Store(e @ StoreError::Corrupt(_)) => tracing::error!(error = %e, "session store failed"),
-            Self::Store(e) => tracing::warn!(error = %e, "session store failed"),
+            Self::Store(e) => UNAVAILABLE.warn(&e.to_string()),
             _ => {}
         }
     }

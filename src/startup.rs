@@ -64,7 +64,8 @@ impl Server {
     }
 
     /// Serves until `signal` completes, then stops accepting, ends every
-    /// event stream and lets in-flight requests finish.
+    /// event stream and lets in-flight requests finish, all within
+    /// `SHUTDOWN_GRACE`.
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self { listener, ctx, stop, bus } = self;
         let app = router(Arc::clone(&ctx));
@@ -80,7 +81,7 @@ impl Server {
         // On the signal, the flag tells the accept loop to stop and every
         // event stream to end (spread over the grace period); without it
         // graceful shutdown would wait for the streams forever.
-        let watched = tokio::spawn(async move {
+        let on_signal = tokio::spawn(async move {
             signal.await;
             tracing::info!("shutting down");
             let _ = stop.send(true);
@@ -91,7 +92,7 @@ impl Server {
             shutdown_grace: ctx.config.shutdown_grace,
         };
         server::serve(listener, app, limits, Arc::clone(&ctx.metrics), ctx.shutdown.clone()).await;
-        watched.abort();
+        on_signal.abort();
         housekeeping.abort();
         Ok(())
     }

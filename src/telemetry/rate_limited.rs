@@ -18,7 +18,7 @@ struct State {
 }
 
 impl RateLimitedLog {
-    pub fn new(what: &'static str) -> Self {
+    pub const fn new(what: &'static str) -> Self {
         Self { what, state: Mutex::new(State { last: None, suppressed: 0 }) }
     }
 

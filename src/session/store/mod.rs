@@ -130,10 +130,6 @@ impl SessionStore {
         Self { backend, writers: (0..WRITER_STRIPES).map(|_| Mutex::new(())).collect() }
     }
 
-    pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.backend
-    }
-
     /// Applies one edit as the seed's callbacks say. `None` for an unknown
     /// or expired id: nothing is created. `origin` is the view that made
     /// the edit, so that its own change is not echoed back to it.
