@@ -73,6 +73,17 @@ impl Sessions {
         Some(entry)
     }
 
+    /// Stores a session's next snapshot; its first change moves it to the
+    /// changed tier.
+    fn write(&mut self, id: &SessionId, next: Snapshot) {
+        let Some(entry) = self.map.get_mut(id) else { return };
+        let first_change = entry.use_tier != Tier::of(&next);
+        entry.snapshot = next;
+        if first_change {
+            self.touch(id, Instant::now());
+        }
+    }
+
     fn remove(&mut self, id: &SessionId) {
         if let Some(entry) = self.map.remove(id) {
             self.by_use[entry.use_tier as usize].remove(&entry.use_tick);
@@ -209,11 +220,7 @@ impl Backend for MemoryStore {
         if entry.snapshot.version != expected {
             return Ok(Cas::Conflict);
         }
-        let first_change = entry.use_tier != Tier::of(&next);
-        entry.snapshot = next;
-        if first_change {
-            sessions.touch(id, Instant::now());
-        }
+        sessions.write(id, next);
         Ok(Cas::Written)
     }
 
@@ -238,6 +245,21 @@ impl Backend for MemoryStore {
 
     fn in_process(&self) -> bool {
         true
+    }
+
+    fn update_in_place(
+        &self,
+        id: &SessionId,
+        change: &mut dyn FnMut(Snapshot) -> Option<Snapshot>,
+    ) -> Option<bool> {
+        let mut sessions = self.lock();
+        let Some(entry) = self.live(&mut sessions, id, Instant::now()) else {
+            return Some(false);
+        };
+        if let Some(next) = change(entry.snapshot) {
+            sessions.write(id, next);
+        }
+        Some(true)
     }
 }
 

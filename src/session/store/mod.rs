@@ -97,10 +97,20 @@ pub trait Backend: Send + Sync + 'static {
     /// that expire entries themselves (Redis) do nothing here.
     fn sweep_expired(&self) -> usize;
     /// Whether every call is answered from this process's memory, never
-    /// waiting on I/O. Such a backend needs no deadline, and its get and
-    /// compare-and-set run back to back, so its writers need no queue.
+    /// waiting on I/O. Such a backend needs no deadline.
     fn in_process(&self) -> bool {
         false
+    }
+    /// For backends that hold the state in this process: runs `change` on
+    /// the current snapshot and stores what it returns, under the backend's
+    /// own lock, in one step instead of a read and a compare-and-set.
+    /// `None` where the backend cannot; `Some(false)` for an unknown id.
+    fn update_in_place(
+        &self,
+        _id: &SessionId,
+        _change: &mut dyn FnMut(Snapshot) -> Option<Snapshot>,
+    ) -> Option<bool> {
+        None
     }
 }
 
@@ -139,18 +149,26 @@ impl SessionStore {
         edit: Edit,
         origin: Option<&ViewId>,
     ) -> Result<Option<Outcome>, StoreError> {
-        if self.backend.in_process() {
-            return self.apply_now(id, edit, origin).await;
+        let mut outcome = None;
+        let in_place = self.backend.update_in_place(id, &mut |before| {
+            let (decided, next) = decide(before, edit);
+            outcome = Some(decided);
+            next
+        });
+        match in_place {
+            Some(true) => return Ok(outcome),
+            Some(false) => return Ok(None),
+            None => {}
         }
         self.within_deadline(async {
             let _turn = self.writers[stripe(id)].lock().await;
-            self.apply_now(id, edit, origin).await
+            self.compare_and_set_loop(id, edit, origin).await
         })
         .await
     }
 
-    /// The callback and the compare-and-set loop, with no queue or deadline.
-    async fn apply_now(
+    /// Read, decide, write if nobody else wrote first; else again.
+    async fn compare_and_set_loop(
         &self,
         id: &SessionId,
         edit: Edit,
@@ -160,13 +178,10 @@ impl SessionStore {
             let Some((before, _)) = self.backend.get(id).await? else {
                 return Ok(None);
             };
-            let after = match before.apply(edit) {
-                Ok(Some(after)) => after,
-                Ok(None) => return Ok(Some(Outcome::Unchanged(before))),
-                Err(refusal) => return Ok(Some(Outcome::Refused(refusal, before))),
-            };
-            match self.backend.compare_and_set(id, before.version, after, origin).await? {
-                Cas::Written => return Ok(Some(Outcome::Changed(after))),
+            let (outcome, next) = decide(before, edit);
+            let Some(next) = next else { return Ok(Some(outcome)) };
+            match self.backend.compare_and_set(id, before.version, next, origin).await? {
+                Cas::Written => return Ok(Some(outcome)),
                 Cas::Gone => return Ok(None),
                 Cas::Conflict => continue,
             }
@@ -218,6 +233,16 @@ impl SessionStore {
         tokio::time::timeout(STORE_DEADLINE, call)
             .await
             .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer within {STORE_DEADLINE:?}"))))
+    }
+}
+
+/// What an edit does to `before`, by the seed's callbacks
+/// ([`Snapshot::apply`]), and the snapshot to store, if any.
+fn decide(before: Snapshot, edit: Edit) -> (Outcome, Option<Snapshot>) {
+    match before.apply(edit) {
+        Ok(Some(after)) => (Outcome::Changed(after), Some(after)),
+        Ok(None) => (Outcome::Unchanged(before), None),
+        Err(refusal) => (Outcome::Refused(refusal, before), None),
     }
 }
 
