@@ -180,6 +180,21 @@ impl RedisStore {
         (self.unchanged_ttl_ms / 100).min(60_000)
     }
 
+    /// Runs one of the reading scripts ([`GET`], [`BY_TOKEN`]) on `key`,
+    /// with the prefix of the other key it refreshes.
+    async fn read(
+        &self,
+        script: &Script,
+        key: String,
+        other_prefix: String,
+    ) -> Result<Option<Vec<Option<String>>>, StoreError> {
+        let mut invocation = script.key(key);
+        invocation.arg(self.ttl_ms).arg(self.unchanged_ttl_ms).arg(self.refresh_slack_ms());
+        invocation.arg(other_prefix).arg(&FIELDS[..]);
+        let mut connection = self.connection.clone();
+        call(invocation.invoke_async(&mut connection)).await
+    }
+
     fn session_key(&self, id: &SessionId) -> String {
         format!("{}{}", self.config.session_prefix(), id.as_str())
     }
@@ -246,15 +261,7 @@ fn state_fields(snapshot: &Snapshot) -> Vec<String> {
 #[async_trait]
 impl Backend for RedisStore {
     async fn get(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError> {
-        let mut invocation = self.scripts.get.key(self.session_key(id));
-        invocation
-            .arg(self.ttl_ms)
-            .arg(self.unchanged_ttl_ms)
-            .arg(self.refresh_slack_ms())
-            .arg(self.config.token_prefix())
-            .arg(&FIELDS[..]);
-        let mut connection = self.connection.clone();
-        let reply: Option<Vec<Option<String>>> = call(invocation.invoke_async(&mut connection)).await?;
+        let reply = self.read(&self.scripts.get, self.session_key(id), self.config.token_prefix()).await?;
         reply.map(|fields| decode_session(&fields)).transpose()
     }
 
@@ -276,15 +283,8 @@ impl Backend for RedisStore {
     }
 
     async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
-        let mut invocation = self.scripts.by_token.key(self.token_key(token));
-        invocation
-            .arg(self.ttl_ms)
-            .arg(self.unchanged_ttl_ms)
-            .arg(self.refresh_slack_ms())
-            .arg(self.config.session_prefix())
-            .arg(&FIELDS[..]);
-        let mut connection = self.connection.clone();
-        let reply: Option<Vec<Option<String>>> = call(invocation.invoke_async(&mut connection)).await?;
+        let reply =
+            self.read(&self.scripts.by_token, self.token_key(token), self.config.session_prefix()).await?;
         let Some(reply) = reply else { return Ok(None) };
         let [Some(sid), fields @ ..] = reply.as_slice() else {
             return Err(corrupt("a token lookup returned no session id"));
