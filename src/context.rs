@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::http::HeaderValue;
 use governor::clock::{Clock, DefaultClock};
@@ -39,6 +39,8 @@ pub struct AppContext {
     /// New sessions per client, so one client looping `GET /` cannot
     /// crowd out everyone else's sessions.
     pub new_sessions: DefaultKeyedRateLimiter<IpAddr>,
+    /// Connections open right now.
+    pub open_connections: Arc<AtomicUsize>,
 }
 
 /// The backend `config` asks for: Redis with `REDIS_URL`, else memory.
@@ -96,6 +98,7 @@ impl AppContext {
             shutdown,
             resync: Arc::new(Notify::new()),
             bus_subscribed: bus.as_ref().map(|_| Arc::new(AtomicBool::new(false))),
+            open_connections: Arc::new(AtomicUsize::new(0)),
             new_sessions: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(config_rate).unwrap_or(NonZeroU32::MIN),
             )),

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::context::{self, AppContext};
+use crate::memory::Reclaimer;
 use crate::routes::router;
 use crate::server::{self, ServeLimits, Timeouts};
 use crate::session::bus::{BusHandles, RedisBus};
@@ -91,7 +92,8 @@ impl Server {
             max_connections: connection_cap(ctx.config.max_connections),
             shutdown_grace: ctx.config.shutdown_grace,
         };
-        server::serve(listener, app, limits, Arc::clone(&ctx.metrics), ctx.shutdown.clone()).await;
+        let open = Arc::clone(&ctx.open_connections);
+        server::serve(listener, app, limits, Arc::clone(&ctx.metrics), open, ctx.shutdown.clone()).await;
         on_signal.abort();
         housekeeping.abort();
         Ok(())
@@ -127,17 +129,20 @@ fn connection_cap(wanted: u64) -> usize {
 
 /// Once a second, and whenever the change bus asks: drop sessions idle
 /// past their TTL, so memory follows live use even when nobody touches the
-/// expired ones again; bring every watched session's views in line with
+/// expired ones again, and give it back to the system after large drops; bring every watched session's views in line with
 /// the store; and fold latency samples into their histogram buckets.
 async fn housekeeping(ctx: Arc<AppContext>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut failing = false;
+    let mut reclaimer = Reclaimer::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = ctx.resync.notified() => {}
         }
         ctx.store.sweep_expired();
+        let connections = ctx.open_connections.load(std::sync::atomic::Ordering::Relaxed);
+        reclaimer.observe(ctx.store.session_count().unwrap_or(0) + ctx.fan_out.open_streams() + connections);
         // Clients not seen for a while hold no memory in the rate limiter.
         ctx.new_sessions.retain_recent();
         ctx.new_sessions.shrink_to_fit();

@@ -330,3 +330,67 @@ async fn a_panic_in_a_handler_answers_500_and_the_server_goes_on() {
     app.commit(&sid, "lbs", "10").await;
     assert_eq!(app.state_json(&sid).await, r#"{"lbs":10.0,"kg":4.5359237}"#);
 }
+
+/// The resident size of a process, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("a VmRSS line");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a size in kB")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_comes_back_after_streams_close_and_sessions_expire() {
+    const SESSIONS: usize = 20_000;
+    const STREAMS: usize = 4_000;
+    // This test holds thousands of sockets itself.
+    rlimit::increase_nofile_limit(u64::MAX).expect("raise the open-file limit");
+    let mut command = binary::command();
+    command.env("PORT", "0").env("RUST_LOG", "warn");
+    command.env("SESSION_TTL", "5s").env("UNCHANGED_SESSION_TTL", "5s");
+    command.env("NEW_SESSIONS_PER_MINUTE", "100000000").env("MAX_STREAMS_PER_CLIENT", "100000");
+    let mut server = KillOnDrop::new(command.spawn().expect("start the server"));
+    let base_url = server.ready_address(STARTUP);
+    let addr = base_url.trim_start_matches("http://").to_owned();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let new_session = || async {
+        let response = client.get(format!("{base_url}/")).send().await.expect("GET /");
+        response.headers()["location"].to_str().unwrap().to_owned()
+    };
+    for _ in 0..100 {
+        new_session().await;
+    }
+    let base = rss_kib(server.id());
+
+    for _ in 0..(SESSIONS - STREAMS) / 8 {
+        futures_util::future::join_all((0..8).map(|_| new_session())).await;
+    }
+    // Each stream on a session of its own, made just before, so none has
+    // expired before its stream opens.
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        let page = new_session().await;
+        let mut tcp = TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(format!("GET {page}/events HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        streams.push(tcp);
+    }
+    let peak = rss_kib(server.id());
+    drop(streams);
+
+    // Generous: "within seconds" on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let target = base + (peak - base) / 2;
+    loop {
+        let now = rss_kib(server.id());
+        if now <= target {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RSS stayed at {now} KiB: idle {base} KiB, peak {peak} KiB, want at most {target} KiB"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

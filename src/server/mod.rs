@@ -9,6 +9,7 @@ mod connection;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -46,6 +47,7 @@ pub async fn serve(
     app: Router,
     limits: ServeLimits,
     metrics: Arc<Metrics>,
+    open: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -67,9 +69,10 @@ pub async fn serve(
                     let app = app.clone();
                     let metrics = Arc::clone(&metrics);
                     let closed = closed.clone();
+                    let counted = Counted::new(Arc::clone(&open));
                     connections.spawn(async move {
                         serve_connection(tcp, peer, app, limits.timeouts, &metrics, closed).await;
-                        drop(permit);
+                        drop((permit, counted));
                     });
                 }
                 Err(e) => {
@@ -154,6 +157,22 @@ async fn serve_connection(
         let kind = hyper_error_kind(&e);
         metrics.connection_error(kind);
         tracing::debug!(kind, error = %e, "connection ended with an error");
+    }
+}
+
+/// One open connection in the shared count, for as long as it lives.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(open: Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
