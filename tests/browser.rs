@@ -30,7 +30,7 @@ const REFUSAL: &str = "status of 422";
 
 /// How many widget POSTs the server has answered, from its own metrics.
 fn widget_posts(app: &TestApp) -> u64 {
-    let metrics = app.ctx.metrics.render(Some(0), 0, 0);
+    let metrics = app.ctx.metrics.render(&Default::default());
     metrics
         .lines()
         .filter(|l| l.starts_with("weight_converter_request_duration_seconds_count"))

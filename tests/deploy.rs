@@ -18,7 +18,7 @@ use weight_converter::Config;
 const FAN_OUT_BOUND: Duration = Duration::from_secs(1);
 
 fn changes_applied(app: &TestApp) -> u64 {
-    let metrics = app.ctx.metrics.render(None, 0, 0);
+    let metrics = app.ctx.metrics.render(&Default::default());
     metrics
         .lines()
         .find_map(|line| line.strip_prefix("weight_converter_changes_total "))

@@ -93,6 +93,18 @@ async fn a_request_head_over_32_kib_is_431() {
 }
 
 #[tokio::test]
+async fn metrics_count_open_connections() {
+    let app = app_with(|_| {}).await;
+    let mut held = TcpStream::connect(app.addr).await.unwrap();
+    held.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 12];
+    held.read_exact(&mut buf).await.unwrap();
+    // This connection and the one the metrics are asked on.
+    let metrics = app.get("/metrics").await.body;
+    assert!(metrics.contains("weight_converter_open_connections 2\n"), "{metrics}");
+}
+
+#[tokio::test]
 async fn past_the_connection_cap_new_connections_are_closed_at_once() {
     let app = app_with(|c| c.max_connections = 2).await;
     let mut held = Vec::new();
@@ -105,6 +117,7 @@ async fn past_the_connection_cap_new_connections_are_closed_at_once() {
         assert_eq!(&buf, b"HTTP/1.1 200");
         held.push(tcp);
     }
+    assert_eq!(app.ctx.open_connections.load(std::sync::atomic::Ordering::Relaxed), 2);
     let mut third = TcpStream::connect(app.addr).await.unwrap();
     assert_eq!(read_to_close(&mut third).await, "", "closed without an answer");
     assert_eq!(

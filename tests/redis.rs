@@ -322,7 +322,7 @@ async fn a_replica_started_before_redis_becomes_ready_when_redis_comes() {
 
 /// Frames rendered so far by `app`: (writer, reader).
 fn frames_rendered(app: &TestApp) -> (u64, u64) {
-    let metrics = app.ctx.metrics.render(None, 0, 0);
+    let metrics = app.ctx.metrics.render(&Default::default());
     let count = |audience: &str| {
         let prefix = format!(r#"weight_converter_frames_rendered_total{{audience="{audience}"}} "#);
         metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.parse().expect("a count"))

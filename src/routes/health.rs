@@ -2,7 +2,10 @@
 
 use axum::http::{StatusCode, header};
 
+use std::sync::atomic::Ordering;
+
 use crate::context::Ctx;
+use crate::telemetry::Gauges;
 
 /// The process is up and serving.
 pub async fn live() -> &'static str {
@@ -11,11 +14,12 @@ pub async fn live() -> &'static str {
 
 /// `GET /metrics`: Prometheus text.
 pub async fn metrics(ctx: Ctx) -> ([(header::HeaderName, &'static str); 1], String) {
-    let text = ctx.metrics.render(
-        ctx.store.session_count(),
-        ctx.fan_out.open_streams(),
-        ctx.fan_out.watched_sessions(),
-    );
+    let text = ctx.metrics.render(&Gauges {
+        sessions: ctx.store.session_count(),
+        open_streams: ctx.fan_out.open_streams(),
+        watched_sessions: ctx.fan_out.watched_sessions(),
+        open_connections: ctx.open_connections.load(Ordering::Relaxed),
+    });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 

@@ -34,6 +34,16 @@ impl Rejection {
 /// One route's latency histograms, by (method, status).
 type LatencyByOutcome = Vec<((&'static str, u16), Histogram)>;
 
+/// What `/metrics` reports as it is right now.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Gauges {
+    /// `None` where the store cannot count them cheaply (Redis).
+    pub sessions: Option<usize>,
+    pub open_streams: usize,
+    pub watched_sessions: usize,
+    pub open_connections: usize,
+}
+
 pub struct Metrics {
     recorder: PrometheusRecorder,
     /// Histogram handles by route pattern, then (method, status): looked up
@@ -61,6 +71,7 @@ impl Metrics {
         describe("weight_converter_sessions", "Live sessions.");
         describe("weight_converter_open_streams", "Open event streams.");
         describe("weight_converter_watched_sessions", "Sessions with at least one open stream.");
+        describe("weight_converter_open_connections", "Open client connections.");
         recorder.describe_counter(
             "weight_converter_changes_total".into(),
             None,
@@ -180,13 +191,13 @@ impl Metrics {
         self.recorder.handle().run_upkeep();
     }
 
-    /// The Prometheus text, with the gauges read at this moment. `sessions`
-    /// is `None` where the store cannot count them cheaply (Redis).
-    pub fn render(&self, sessions: Option<usize>, open_streams: usize, watched_sessions: usize) -> String {
+    /// The Prometheus text, with the gauges as read at this moment.
+    pub fn render(&self, gauges: &Gauges) -> String {
         for (name, value) in [
-            ("weight_converter_sessions", sessions),
-            ("weight_converter_open_streams", Some(open_streams)),
-            ("weight_converter_watched_sessions", Some(watched_sessions)),
+            ("weight_converter_sessions", gauges.sessions),
+            ("weight_converter_open_streams", Some(gauges.open_streams)),
+            ("weight_converter_watched_sessions", Some(gauges.watched_sessions)),
+            ("weight_converter_open_connections", Some(gauges.open_connections)),
         ] {
             if let Some(value) = value {
                 self.recorder.register_gauge(&Key::from_name(name), &META).set(value as f64);

@@ -5,5 +5,5 @@ mod metrics;
 mod rate_limited;
 
 pub use logs::{LogGuard, init_logs};
-pub use metrics::{Metrics, Rejection};
+pub use metrics::{Gauges, Metrics, Rejection};
 pub use rate_limited::RateLimitedLog;

@@ -74,7 +74,7 @@ impl TestApp {
     /// `weight_converter_connections_cut_total{reason="idle_timeout"}`);
     /// 0 when it was never incremented.
     pub fn counter(&self, series: &str) -> u64 {
-        let text = self.ctx.metrics.render(None, 0, 0);
+        let text = self.ctx.metrics.render(&Default::default());
         let prefix = format!("{series} ");
         text.lines().find_map(|line| line.strip_prefix(&prefix)).map_or(0, |n| n.parse().expect("a count"))
     }
