@@ -17,7 +17,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
@@ -50,7 +50,6 @@ pub async fn serve(
     open: Arc<AtomicUsize>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
     let (closing, closed) = watch::channel(false);
     let refused = RateLimitedLog::new("connection refused: too many open connections");
@@ -59,20 +58,22 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    // Only this loop adds connections, so the count cannot pass
+                    // the cap between this check and the increment below.
+                    if open.load(Ordering::Relaxed) >= limits.max_connections {
                         // Closed at once: better than a client hanging.
                         metrics.connection_refused("too_many_connections");
                         refused.warn(&format!("the cap is {}", limits.max_connections));
                         drop(tcp);
                         continue;
-                    };
+                    }
                     let app = app.clone();
                     let metrics = Arc::clone(&metrics);
                     let closed = closed.clone();
                     let counted = Counted::new(Arc::clone(&open));
                     connections.spawn(async move {
                         serve_connection(tcp, peer, app, limits.timeouts, &metrics, closed).await;
-                        drop((permit, counted));
+                        drop(counted);
                     });
                 }
                 Err(e) => {

@@ -13,7 +13,7 @@ use super::{Links, dump};
 /// error answer is its message line, out of band (the field is left as
 /// typed), and the page's title stays. `responseHandling` replaces the
 /// whole default list, so the defaults are restated around these.
-pub const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":true,"error":true,"ignoreTitle":true}]}"#;
+const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":true,"error":true,"ignoreTitle":true}]}"#;
 
 pub(super) fn layout(title: &str, body: Markup) -> Markup {
     html! {
