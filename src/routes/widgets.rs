@@ -61,8 +61,7 @@ async fn apply(
                 NumberError::NotANumber => Rejection::NotANumber,
                 NumberError::TooLarge => Rejection::TooLarge,
             });
-            let snapshot = ctx.snapshot(&sid).await?;
-            return reply.refused(&snapshot, &why.to_string()).await;
+            return reply.refused(None, &why.to_string()).await;
         }
     };
     let edit = Edit { key, typed, step };
@@ -75,7 +74,7 @@ async fn apply(
         Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, step.is_some())),
         Outcome::Refused(why, snapshot) => {
             ctx.metrics.input_rejected(Rejection::Overflow);
-            reply.refused(&snapshot, &why.to_string()).await
+            reply.refused(Some(snapshot), &why.to_string()).await
         }
     }
 }
@@ -98,9 +97,16 @@ impl Reply<'_> {
         }
     }
 
-    async fn refused(&self, snapshot: &Snapshot, why: &str) -> Result<Response, AppError> {
+    /// `known`: the state, when the store already said it; else it is read
+    /// here (htmx) or by the page, which reads it with the read token in
+    /// one call.
+    async fn refused(&self, known: Option<Snapshot>, why: &str) -> Result<Response, AppError> {
         let body = if self.htmx {
-            refusal_response(snapshot, self.key, self.text, why)
+            let snapshot = match known {
+                Some(snapshot) => snapshot,
+                None => self.ctx.snapshot(self.sid).await?,
+            };
+            refusal_response(&snapshot, self.key, self.text, why)
         } else {
             let refused = Refused { key: self.key, text: self.text, message: why };
             page(self.ctx, self.sid, Some(refused)).await?

@@ -121,10 +121,16 @@ impl FanOut {
         self.lock().channels.remove(id);
     }
 
+    /// The session's channel, if anyone watches it; cloned so that sending
+    /// happens outside the lock.
+    fn sender(&self, id: &SessionId) -> Option<watch::Sender<Arc<Frame>>> {
+        self.lock().channels.get(id).map(|c| c.sender.clone())
+    }
+
     /// Offers a snapshot to the session's views. Kept only if newer than
     /// what they have, so publishes that race arrive in version order.
     pub fn publish(&self, id: &SessionId, snapshot: Snapshot, origin: Option<ViewId>) {
-        let Some(sender) = self.lock().channels.get(id).map(|c| c.sender.clone()) else {
+        let Some(sender) = self.sender(id) else {
             return; // nobody is watching
         };
         sender.send_if_modified(|current| {
@@ -144,7 +150,7 @@ impl FanOut {
         if fresh == seen {
             return;
         }
-        let Some(sender) = self.lock().channels.get(id).map(|c| c.sender.clone()) else {
+        let Some(sender) = self.sender(id) else {
             return;
         };
         sender.send_if_modified(|current| {
