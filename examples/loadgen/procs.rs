@@ -266,19 +266,24 @@ impl Server {
     /// SIGTERM (both servers shut down gracefully on it), then SIGKILL
     /// if it is still running after 3 s.
     pub async fn stop(mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let terminated = std::process::Command::new("kill")
-                .args(["-TERM", &self.pid.to_string()])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if terminated && tokio::time::timeout(Duration::from_secs(3), self.child.wait()).await.is_ok() {
-                return;
-            }
-        }
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+        terminate(&mut self.child, self.pid, Duration::from_secs(3)).await;
     }
+}
+
+/// SIGTERM, then SIGKILL if `child` is still running after `grace`; reaps it.
+pub async fn terminate(child: &mut tokio::process::Child, pid: u32, grace: Duration) {
+    if let Ok(None) = child.try_wait() {
+        let terminated = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if terminated && tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }
 
 fn tail(log: &Path) -> String {

@@ -11,7 +11,7 @@ use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use crate::procs::{SERVER_CPU, taskset, which};
+use crate::procs::{SERVER_CPU, taskset, terminate, which};
 use crate::{Fallible, fail};
 
 /// Debian's redis-server, else whichever is on PATH.
@@ -103,17 +103,7 @@ impl RedisServer {
     /// SIGTERM (redis-server flushes the AOF and exits), then SIGKILL if
     /// it is still running after 5 s; then removes its directory.
     pub async fn stop(mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let terminated = std::process::Command::new("kill")
-                .args(["-TERM", &self.pid.to_string()])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !terminated || tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await.is_err() {
-                let _ = self.child.start_kill();
-                let _ = self.child.wait().await;
-            }
-        }
+        terminate(&mut self.child, self.pid, Duration::from_secs(5)).await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
