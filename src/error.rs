@@ -3,7 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::session::{Busy, Key, StoreError};
+use crate::session::{Busy, FormError, Key, StoreError};
 use crate::telemetry::RateLimitedLog;
 use crate::views::{error_page, field_error_response};
 
@@ -94,6 +94,12 @@ impl AppError {
                 "The app cannot reach its session store right now. Try again in a moment.",
             ),
         }
+    }
+}
+
+impl From<FormError> for AppError {
+    fn from(e: FormError) -> Self {
+        Self::BadRequest(e.message())
     }
 }
 

@@ -1,7 +1,6 @@
 //! Extractors whose rejections render as [`AppError`], never as axum's
 //! plain-text defaults.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -136,19 +135,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Htmx {
 }
 
 /// A form-encoded body of at most [`BODY_LIMIT`] bytes; more is a 413.
-/// Fields are decoded when asked for, without copying unless escaped.
 pub struct Form(Bytes);
 
 impl Form {
-    /// The first value of each of `names`, in one pass over the body.
-    pub fn fields<const N: usize>(&self, names: [&str; N]) -> [Option<Cow<'_, str>>; N] {
-        let mut found = [const { None }; N];
-        for (name, value) in form_urlencoded::parse(&self.0) {
-            if let Some(i) = names.iter().position(|wanted| *wanted == name) {
-                found[i].get_or_insert(value);
-            }
-        }
-        found
+    pub fn body(&self) -> &[u8] {
+        &self.0
     }
 }
 

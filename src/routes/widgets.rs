@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::context::{AppContext, Ctx};
 use crate::error::AppError;
-use crate::session::number::{NumberError, parse_number};
-use crate::session::{Edit, Key, Outcome, SessionId, Snapshot, Step, ViewId};
+use crate::session::number::NumberError;
+use crate::session::{Key, Outcome, SessionId, Snapshot, WidgetForm};
 use crate::telemetry::Rejection;
 use crate::views::page::Refused;
 use crate::views::{change_response, refusal_response};
@@ -42,20 +42,10 @@ async fn apply(
     htmx: bool,
     form: &Form,
 ) -> Result<Response, AppError> {
-    // An empty field commits the default; a missing one is a broken form.
-    let [text, step, view] = form.fields([key.as_str(), "step", "view"]);
-    let text = text.ok_or(AppError::BadRequest("The form has no value for this field."))?;
-    let step = match step.as_deref() {
-        None => None,
-        Some("up") => Some(Step::Up),
-        Some("down") => Some(Step::Down),
-        Some(_) => return Err(AppError::BadRequest("step must be up or down.")),
-    };
-    let view = view.and_then(|view| ViewId::parse(&view));
-    let reply = Reply { ctx, sid: &sid, key, htmx, text: &text };
-
-    let typed = match parse_number(&text) {
-        Ok(typed) => typed,
+    let form = WidgetForm::decode(key, form.body())?;
+    let reply = Reply { ctx, sid: &sid, key, htmx, text: &form.text };
+    let edit = match form.edit() {
+        Ok(edit) => edit,
         Err(why) => {
             ctx.metrics.input_rejected(match why {
                 NumberError::NotANumber => Rejection::NotANumber,
@@ -64,14 +54,14 @@ async fn apply(
             return reply.refused(None, &why.to_string()).await;
         }
     };
-    let edit = Edit { key, typed, step };
-    match ctx.store.apply(&sid, edit, view.as_ref()).await?.ok_or(AppError::UnknownSession)? {
+    let stepped = edit.step.is_some();
+    match ctx.store.apply(&sid, edit, form.view.as_ref()).await?.ok_or(AppError::UnknownSession)? {
         Outcome::Changed(snapshot) => {
             ctx.metrics.change_applied();
-            ctx.fan_out.publish(&sid, snapshot, view);
-            Ok(reply.accepted(&snapshot, step.is_some()))
+            ctx.fan_out.publish(&sid, snapshot, form.view);
+            Ok(reply.accepted(&snapshot, stepped))
         }
-        Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, step.is_some())),
+        Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, stepped)),
         Outcome::Refused(why, snapshot) => {
             ctx.metrics.input_rejected(Rejection::Overflow);
             reply.refused(Some(snapshot), &why.to_string()).await

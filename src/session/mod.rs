@@ -2,12 +2,14 @@
 
 pub mod bus;
 pub mod fanout;
+pub mod form;
 pub mod id;
 pub mod number;
 pub mod state;
 pub mod store;
 
 pub use fanout::{Audience, Busy, FanOut, Frame, StreamLimits, Subscription};
+pub use form::{FormError, WidgetForm};
 pub use id::{ReadToken, SessionId, ViewId};
 pub use state::{Edit, Key, Refusal, Snapshot, State, Step, WIDGETS};
 pub use store::{
