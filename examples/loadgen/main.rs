@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example loadgen            # the full run, a few minutes
 //! cargo run --example loadgen -- --smoke           # CI: about 4 s once built, small N
+//! cargo run --release --example loadgen -- --only soak --soak 10m   # the soak alone
 //! ```
 //!
 //! Prints a markdown table on stdout (progress on stderr) and exits
@@ -11,8 +12,10 @@
 //! BENCHMARKS.md for what each figure means and the latest results.
 //!
 //! Options: `--smoke`, `--app-bin PATH` (use this binary, don't build),
-//! `--only change,instructions,fanout,memory,start,browser,redis,criterion`, `--no-browser`,
-//! `--no-criterion`, `--no-instructions` (skip callgrind), `--no-diagnostics`.
+//! `--only change,instructions,fanout,memory,start,browser,redis,soak,criterion`, `--no-browser`,
+//! `--no-criterion`, `--no-instructions` (skip callgrind), `--no-diagnostics`,
+//! `--soak DURATION` (the soak's length: 10 min unless given, 3 s in smoke
+//! mode; the full run leaves the soak out unless this or `--only soak` is given).
 //! With `LOADGEN_UNPINNED=1` in the environment nothing is pinned to a CPU.
 
 mod baseline;
@@ -26,6 +29,7 @@ mod micro;
 mod procs;
 mod redis;
 mod report;
+mod soak;
 mod start;
 mod stats;
 
@@ -72,7 +76,12 @@ struct Options {
     criterion: bool,
     instructions: bool,
     diagnostics: bool,
+    /// The soak's length, when it runs.
+    soak: Option<Duration>,
 }
+
+/// The soak's length when `--soak` does not say.
+const SOAK: Duration = Duration::from_secs(600);
 
 impl Options {
     fn parse(args: &[String]) -> Result<Self, String> {
@@ -85,6 +94,7 @@ impl Options {
             criterion: !smoke,
             instructions: !smoke,
             diagnostics: !smoke,
+            soak: smoke.then_some(Duration::from_secs(3)),
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -101,9 +111,20 @@ impl Options {
                 "--no-criterion" => options.criterion = false,
                 "--no-instructions" => options.instructions = false,
                 "--no-diagnostics" => options.diagnostics = false,
+                "--soak" => {
+                    let text = args.next().ok_or("--soak needs a duration, such as 10m")?;
+                    let length =
+                        humantime::parse_duration(text).map_err(|e| format!("--soak {text}: {e}"))?;
+                    options.soak = Some(length);
+                }
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
+        }
+        if options.soak.is_none()
+            && options.only.as_ref().is_some_and(|only| only.iter().any(|s| s == "soak"))
+        {
+            options.soak = Some(SOAK);
         }
         Ok(options)
     }
@@ -241,8 +262,8 @@ fn main() -> ExitCode {
                 eprintln!("loadgen: {why}");
             }
             eprintln!(
-                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,browser,redis,criterion] \
-                 [--no-browser] [--no-criterion] [--no-instructions] [--no-diagnostics]"
+                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,browser,redis,soak,criterion] \
+                 [--no-browser] [--no-criterion] [--no-instructions] [--no-diagnostics] [--soak DURATION]"
             );
             return ExitCode::from(2);
         }
@@ -347,6 +368,9 @@ async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
     if options.wants("redis") {
         let setup = redis::Setup { smoke: options.smoke, diagnostics: options.diagnostics, nofile };
         section(&mut report, "redis", redis::section(&harness, &plan, setup)).await;
+    }
+    if let Some(length) = options.soak.filter(|_| options.wants("soak")) {
+        section(&mut report, "soak", soak_section(&harness, length)).await;
     }
     if options.wants("criterion") && options.criterion {
         section(&mut report, "criterion micro-benchmarks", criterion_section(&manifest_dir)).await;
@@ -802,6 +826,88 @@ fn views(n: usize) -> String {
 }
 
 // ------------------------------------------------------------------ 3. memory
+
+async fn soak_section(h: &Harness, length: Duration) -> Fallible<Report> {
+    let mut report = Report::default();
+    let soaked = soak::run(h, length).await?;
+    let (before, early, late, after) = (soaked.idle_before, soaked.early, soaked.late, soaked.idle_after);
+    let c = &soaked.counts;
+    let n = soak::Counts::get;
+    report.detail(format!(
+        "soak ({}): {} changes, {} refused, {} to expired sessions, {} sessions made, {} streams opened and dropped, \
+         {} connections dropped or abandoned mid-head; RSS peak {}",
+        humantime::format_duration(length),
+        thousands(n(&c.changes) as f64),
+        thousands(n(&c.refused) as f64),
+        thousands(n(&c.gone) as f64),
+        thousands(n(&c.sessions) as f64),
+        thousands(n(&c.streams) as f64),
+        thousands(n(&c.dropped) as f64),
+        fmt_bytes(soaked.peak_rss as f64),
+    ));
+    for (label, s) in [
+        ("idle before", before),
+        ("early in the load", early),
+        ("end of the load", late),
+        ("idle after", after),
+    ] {
+        report.detail(format!(
+            "soak {label}: RSS {}, {} fds, {} threads, {} tasks, {} connections, {} streams, {} sessions",
+            fmt_bytes(s.rss as f64),
+            s.fds,
+            s.threads,
+            s.tasks,
+            s.connections,
+            s.streams,
+            s.sessions
+        ));
+    }
+    let title = format!("Soak ({})", humantime::format_duration(length));
+    // Under load the figures move with how many streams happen to be open;
+    // a leak shows as growth from early to late beyond that noise.
+    let rss_ratio = late.rss as f64 / early.rss as f64;
+    report.row(
+        "10",
+        format!("{title}: RSS under load, early → end"),
+        format!("{} → {}", fmt_bytes(early.rss as f64), fmt_bytes(late.rss as f64)),
+        "–",
+        fmt_ratio(Some(rss_ratio)),
+        "≤ 1.25×",
+        Verdict::from_goal(Some(rss_ratio <= 1.25)),
+    );
+    let growth = soaked.peak_rss.saturating_sub(before.rss) as f64;
+    let kept = after.rss.saturating_sub(before.rss) as f64;
+    report.row(
+        "10",
+        format!("{title}: RSS idle, before → after (peak {})", fmt_bytes(soaked.peak_rss as f64)),
+        format!("{} → {}", fmt_bytes(before.rss as f64), fmt_bytes(after.rss as f64)),
+        "–",
+        "–",
+        "keeps < ½ of the peak's growth",
+        Verdict::from_goal(Some(kept < growth / 2.0)),
+    );
+    for (what, was, is) in [
+        ("open fds", before.fds, after.fds),
+        ("threads", before.threads, after.threads),
+        ("tasks", before.tasks, after.tasks),
+        (
+            "connections, streams, sessions",
+            before.connections + before.streams + before.sessions,
+            after.connections + after.streams + after.sessions,
+        ),
+    ] {
+        report.row(
+            "10",
+            format!("{title}: {what}, idle before → after"),
+            format!("{was} → {is}"),
+            "–",
+            "–",
+            "the same",
+            Verdict::from_goal(Some(is <= was)),
+        );
+    }
+    Ok(report)
+}
 
 async fn memory_section(h: &Harness, plan: &Plan, nofile: u64) -> Fallible<Report> {
     let mut report = Report::default();

@@ -42,6 +42,9 @@ pub struct Gauges {
     pub open_streams: usize,
     pub watched_sessions: usize,
     pub open_connections: usize,
+    /// Tasks alive on the runtime: one per connection and stream, plus a
+    /// fixed few. A count that only grows is a leak.
+    pub tasks: usize,
 }
 
 pub struct Metrics {
@@ -72,6 +75,7 @@ impl Metrics {
         describe("weight_converter_open_streams", "Open event streams.");
         describe("weight_converter_watched_sessions", "Sessions with at least one open stream.");
         describe("weight_converter_open_connections", "Open client connections.");
+        describe("weight_converter_tasks", "Tasks alive on the async runtime.");
         recorder.describe_counter(
             "weight_converter_changes_total".into(),
             None,
@@ -198,6 +202,7 @@ impl Metrics {
             ("weight_converter_open_streams", Some(gauges.open_streams)),
             ("weight_converter_watched_sessions", Some(gauges.watched_sessions)),
             ("weight_converter_open_connections", Some(gauges.open_connections)),
+            ("weight_converter_tasks", Some(gauges.tasks)),
         ] {
             if let Some(value) = value {
                 self.recorder.register_gauge(&Key::from_name(name), &META).set(value as f64);
