@@ -154,10 +154,15 @@ async fn serve_connection(
     };
     if let Err(e) = served {
         // hyper answers a malformed or oversized head itself (400, 431);
-        // make those visible here.
+        // make those visible here. A client that just went away is routine.
+        static REFUSED: RateLimitedLog = RateLimitedLog::new("request refused before routing");
         let kind = hyper_error_kind(&e);
         metrics.connection_error(kind);
-        tracing::debug!(kind, error = %e, "connection ended with an error");
+        if e.is_parse() {
+            REFUSED.warn(&format!("{kind}: {e}"));
+        } else {
+            tracing::debug!(kind, error = %e, "connection ended with an error");
+        }
     }
 }
 
