@@ -22,12 +22,12 @@ pub struct Config {
     pub port: u16,
 
     /// Sessions idle this long are gone (e.g. `90s`, `24h`).
-    #[arg(long, env = "SESSION_TTL", default_value = "24h", value_parser = parse_positive_duration)]
+    #[arg(long, env = "SESSION_TTL", default_value = "24h", value_parser = parse_ttl)]
     pub session_ttl: Duration,
 
     /// Sessions never changed and idle this long are gone (at most
     /// `SESSION_TTL`): a flood of new sessions then costs little.
-    #[arg(long, env = "UNCHANGED_SESSION_TTL", default_value = "1h", value_parser = parse_positive_duration)]
+    #[arg(long, env = "UNCHANGED_SESSION_TTL", default_value = "1h", value_parser = parse_ttl)]
     pub unchanged_session_ttl: Duration,
 
     /// Most sessions alive at once; the least recently used goes first.
@@ -60,21 +60,21 @@ pub struct Config {
     pub max_streams_per_client: usize,
 
     /// Time limit for ordinary requests (not event streams).
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub request_timeout: Duration,
 
     /// A client must send a whole request head within this time (from its
     /// first byte, or from connecting), or it is disconnected.
-    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub header_timeout: Duration,
 
     /// A keep-alive connection with no request for this long is closed.
-    #[arg(long, env = "IDLE_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
     pub idle_timeout: Duration,
 
     /// On SIGTERM, the process ends within this time, whatever clients
     /// hold; event streams end spread over it.
-    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "2s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "2s", value_parser = parse_timeout)]
     pub shutdown_grace: Duration,
 
     /// Most connections open at once; past it, new ones are closed at
@@ -84,7 +84,7 @@ pub struct Config {
     pub max_connections: u64,
 
     /// How often an idle event stream sends a keep-alive comment.
-    #[arg(long, env = "SSE_KEEP_ALIVE", default_value = "15s", value_parser = parse_positive_duration)]
+    #[arg(long, env = "SSE_KEEP_ALIVE", default_value = "15s", value_parser = parse_timeout)]
     pub sse_keep_alive: Duration,
 
     /// Base of the absolute URLs in embeddable fragments, e.g.
@@ -133,12 +133,37 @@ pub enum Command {
     Healthcheck,
 }
 
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err("must be more than zero".to_owned()),
-        Err(e) => Err(e.to_string()),
+/// A session lifetime: at least a second (Redis expiry counts whole
+/// milliseconds, and a shorter life makes every new session a 404 before
+/// its page loads), at most a year (beyond, clock arithmetic overflows).
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, Duration::from_secs(1), "1s", YEAR, "1 year")
+}
+
+/// A timeout, grace or interval: more than zero, at most a day.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, Duration::from_millis(1), "1ms", DAY, "1 day")
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+fn parse_duration_within(
+    text: &str,
+    least: Duration,
+    least_text: &str,
+    most: Duration,
+    most_text: &str,
+) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|e| format!("{e} (write it like 90s, 15m or 24h)"))?;
+    if duration < least {
+        return Err(format!("must be at least {least_text}"));
     }
+    if duration > most {
+        return Err(format!("must be at most {most_text}"));
+    }
+    Ok(duration)
 }
 
 /// `10.0.0.0/8`, or one address (`127.0.0.1`, `::1`) as its own network.
@@ -237,11 +262,26 @@ mod tests {
 
     #[test]
     fn nonsense_durations_are_refused() {
-        for flag in ["--session-ttl", "--request-timeout", "--sse-keep-alive"] {
-            for bad in ["0s", "0", "soon", "-1s"] {
-                assert!(Config::try_parse_from(["weight-converter", flag, bad]).is_err(), "{flag} {bad}");
+        let parses =
+            |flag: &str, value: &str| Config::try_parse_from(["weight-converter", flag, value]).is_ok();
+        for flag in [
+            "--session-ttl",
+            "--unchanged-session-ttl",
+            "--request-timeout",
+            "--header-timeout",
+            "--idle-timeout",
+            "--shutdown-grace",
+            "--sse-keep-alive",
+        ] {
+            for bad in ["0s", "0", "soon", "-1s", "2years", "584942417355years"] {
+                assert!(!parses(flag, bad), "{flag} {bad}");
             }
         }
+        // Lifetimes are whole seconds at least; timeouts may be shorter.
+        assert!(!parses("--session-ttl", "999ms"));
+        assert!(parses("--session-ttl", " 1s "));
+        assert!(parses("--header-timeout", "250ms"));
+        assert!(!parses("--idle-timeout", "25h"));
     }
 
     #[test]

@@ -64,3 +64,23 @@ async fn host_from_the_environment_is_where_it_listens() {
     assert_ne!(port, 0, "{lines:?}");
     assert_eq!(get(&format!("http://127.0.0.2:{port}/healthz")).await.status(), 200);
 }
+
+/// Issue 11, bug 4: a lifetime that would make every session a 404 at
+/// once (or overflow the clock) stops the server at start-up, saying which
+/// setting and why.
+#[test]
+fn nonsense_session_lifetimes_stop_the_server_at_start_up() {
+    for (value, why) in [("0s", "at least 1s"), ("500ms", "at least 1s"), ("1000000years", "at most 1 year")]
+    {
+        let output = binary::command()
+            .env("SESSION_TTL", value)
+            .env("PORT", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run the weight-converter binary");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "SESSION_TTL={value}: {stderr}");
+        assert!(stderr.contains("--session-ttl") && stderr.contains(why), "SESSION_TTL={value}: {stderr}");
+    }
+}
