@@ -142,7 +142,7 @@ async fn housekeeping(ctx: Arc<AppContext>) {
         }
         ctx.store.sweep_expired();
         let connections = ctx.open_connections.load(std::sync::atomic::Ordering::Relaxed);
-        reclaimer.observe(ctx.store.session_count().unwrap_or(0) + ctx.fan_out.open_streams() + connections);
+        reclaimer.observe(ctx.store.session_count().unwrap_or(0) + ctx.fan_out.subscriptions() + connections);
         // Clients not seen for a while hold no memory in the rate limiter.
         ctx.new_sessions.retain_recent();
         ctx.new_sessions.shrink_to_fit();

@@ -29,23 +29,6 @@ const URL_ATTRS: [&str; 6] = ["hx-post", "hx-get", "action", "sse-connect", "hre
 
 // ---- helpers ----------------------------------------------------------------------------
 
-/// The read-only token the page links (`<a href="/v/{token}">`).
-fn read_token(page: &str) -> String {
-    let links: Vec<String> = html::tags(page, "a")
-        .into_iter()
-        .filter_map(|a| a.attr("href")?.strip_prefix("/v/").map(str::to_owned))
-        .collect();
-    assert_eq!(links.len(), 1, "the page links exactly one read-only view: {links:?}");
-    links.into_iter().next().expect("one link")
-}
-
-/// A new session and its read-only token.
-async fn session_and_token(app: &TestApp) -> (String, String) {
-    let sid = app.new_session().await;
-    let token = read_token(&app.page(&sid).await);
-    (sid, token)
-}
-
 /// Every URL-valued attribute in `markup`, as `(attribute, value)`.
 fn urls(markup: &str) -> Vec<(String, String)> {
     html::start_tags(markup)
@@ -176,14 +159,14 @@ async fn stream(app: &TestApp, path: &str) -> SseStream {
 #[tokio::test]
 async fn the_page_links_a_read_only_token_unlike_the_session_id() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     assert!(token.len() >= 22, "token {token:?} is shorter than 22 characters");
     assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token:?}");
     assert_ne!(token, sid);
     assert!(!token.contains(&sid) && !sid.contains(&token));
     // Stable for the session, distinct between sessions.
-    assert_eq!(read_token(&app.page(&sid).await), token);
-    let (_, other) = session_and_token(&app).await;
+    assert_eq!(common::checks::read_token(&app.page(&sid).await), token);
+    let (_, other) = app.session_and_token().await;
     assert_ne!(other, token);
     // The session id is not a token.
     assert_eq!(app.get(&format!("/v/{sid}")).await.status, 404);
@@ -192,7 +175,7 @@ async fn the_page_links_a_read_only_token_unlike_the_session_id() {
 #[tokio::test]
 async fn the_read_only_view_shows_the_state_and_never_the_session_id() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     app.commit(&sid, "lbs", "10").await;
 
     let page = app.get(&format!("/v/{token}")).await;
@@ -243,7 +226,7 @@ async fn the_read_only_view_shows_the_state_and_never_the_session_id() {
 #[tokio::test]
 async fn the_read_only_stream_gets_live_updates() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     let mut events = stream(&app, &format!("/v/{token}/events")).await;
     let first = events.expect_event().await;
     assert_eq!(first.pair(), (0.0, 0.0));
@@ -270,7 +253,7 @@ async fn the_read_only_stream_gets_live_updates() {
 #[tokio::test]
 async fn nothing_writes_through_a_token() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     app.commit(&sid, "lbs", "10").await;
     let before = app.snapshot(&sid).await;
 
@@ -308,7 +291,7 @@ async fn nothing_writes_through_a_token() {
 #[tokio::test]
 async fn an_unknown_token_is_404() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     // Well-formed but unknown; malformed; the session id itself.
     let first = if token.starts_with('A') { 'B' } else { 'A' };
     let unknown = format!("{first}{}", &token[1..]);
@@ -377,7 +360,7 @@ async fn public_url_is_the_base_of_every_fragment_url() {
     let mut config = Config::for_tests();
     config.public_url = Some("https://weights.example.com".into());
     let app = spawn_app_with(config).await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     for path in [
         format!("/s/{sid}/fragments/converter"),
         format!("/s/{sid}/fragments/state"),
@@ -399,7 +382,7 @@ async fn public_url_is_the_base_of_every_fragment_url() {
 #[tokio::test]
 async fn a_shared_state_fragment_has_no_stream_of_its_own() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     for path in [
         format!("/s/{sid}/fragments/state?stream=shared"),
         format!("/v/{token}/fragments/state?stream=shared"),
@@ -415,7 +398,7 @@ async fn a_shared_state_fragment_has_no_stream_of_its_own() {
 #[tokio::test]
 async fn a_malformed_host_is_a_400_page_not_a_url() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     for host in ["evil.com/x\"", "a<b>", "x@evil.com", "evil.com/\"><script>"] {
         for path in [
             format!("/s/{sid}/fragments/converter"),
@@ -503,7 +486,7 @@ async fn an_allowed_origin_gets_a_preflight_allowing_htmx_headers_with_credentia
 #[tokio::test]
 async fn an_allowed_origin_gets_a_preflight_for_loading_fragments() {
     let app = spawn_app_with(allowing_host_page()).await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     for path in [
         format!("/s/{sid}/fragments/converter"),
         format!("/s/{sid}/fragments/state"),
@@ -525,7 +508,7 @@ async fn an_allowed_origin_gets_a_preflight_for_loading_fragments() {
 #[tokio::test]
 async fn an_allowed_origin_can_embed_stream_and_post() {
     let app = spawn_app_with(allowing_host_page()).await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     let origin = [("origin", HOST_ORIGIN)];
 
     for path in [format!("/s/{sid}/events"), format!("/v/{token}/events")] {
@@ -560,7 +543,7 @@ async fn an_allowed_origin_can_embed_stream_and_post() {
 #[tokio::test]
 async fn another_origin_gets_no_cors_headers() {
     let app = spawn_app_with(allowing_host_page()).await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     for origin in [EVIL_ORIGIN, "http://host.example.evil.example", "https://host.example", "null"] {
         let reply = preflight(&app, &format!("/s/{sid}/widgets/lbs"), origin).await;
         assert_no_cors(&reply, &format!("a preflight from {origin}"));
@@ -580,7 +563,7 @@ async fn another_origin_gets_no_cors_headers() {
 #[tokio::test]
 async fn without_allowed_origins_nobody_gets_cors_headers() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     for origin in [HOST_ORIGIN, EVIL_ORIGIN, app.base.as_str()] {
         let reply = preflight(&app, &format!("/s/{sid}/widgets/lbs"), origin).await;
         assert_no_cors_at_all(&reply, &format!("a preflight from {origin}"));
@@ -607,7 +590,7 @@ async fn without_allowed_origins_nobody_gets_cors_headers() {
 #[tokio::test]
 async fn page_routes_never_get_cors_headers() {
     let app = spawn_app_with(allowing_host_page()).await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     let origin = [("origin", HOST_ORIGIN)];
     for path in [
         format!("/s/{sid}"),
@@ -640,7 +623,7 @@ async fn page_routes_never_get_cors_headers() {
 #[tokio::test]
 async fn frame_ancestors_defaults_to_self() {
     let app = spawn_app().await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     for path in
         [format!("/s/{sid}"), format!("/v/{token}"), format!("/s/{sid}/fragments/converter"), "/s/x".into()]
     {
@@ -654,7 +637,7 @@ async fn frame_ancestors_follows_the_config() {
     let mut config = Config::for_tests();
     config.frame_ancestors = "https://a.example".into();
     let app = spawn_app_with(config).await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     for path in
         [format!("/s/{sid}"), format!("/v/{token}"), format!("/s/{sid}/fragments/state"), "/s/x".into()]
     {
@@ -671,7 +654,7 @@ async fn an_idle_session_expires_to_the_404_page_with_a_way_back() {
     let mut config = Config::for_tests();
     config.session_ttl = Duration::from_millis(300);
     let app = spawn_app_with(config).await;
-    let (sid, token) = session_and_token(&app).await;
+    let (sid, token) = app.session_and_token().await;
     app.commit(&sid, "lbs", "10").await;
     // Watch the gauge rather than the session: looking at it would keep it alive.
     wait_for_gauge(&app, "weight_converter_sessions", |n| n == 0.0).await;
@@ -731,7 +714,7 @@ async fn past_max_sessions_the_least_recently_used_goes() {
     config.max_sessions = 3;
     let app = spawn_app_with(config).await;
     let first = app.new_session().await;
-    let (second, second_token) = session_and_token(&app).await;
+    let (second, second_token) = app.session_and_token().await;
     let third = app.new_session().await;
     // Touch the first: the second is now the least recently used.
     assert_eq!(app.get(&format!("/s/{first}/state.json")).await.status, 200);
@@ -850,7 +833,7 @@ async fn exercise(base: &str) -> (String, String, usize) {
     let sid =
         start.headers()["location"].to_str().expect("ASCII").strip_prefix("/s/").expect("/s/").to_owned();
     let page = get(format!("/s/{sid}")).await.text().await.expect("page");
-    let token = read_token(&page);
+    let token = common::checks::read_token(&page);
     assert_eq!(get(format!("/v/{token}")).await.status(), 200);
     assert_eq!(get(format!("/v/{token}/state.json")).await.status(), 200);
     assert_eq!(get(format!("/s/{sid}/fragments/converter")).await.status(), 200);

@@ -244,10 +244,28 @@ async fn unknown_paths_and_methods_get_our_pages() {
         assert_eq!(reply.status, 404, "GET {path}");
         assert_error_page(&reply, path);
     }
-    // A GET to the POST-only widget route: our page, whatever the status.
-    let reply = app.get(&format!("/s/{sid}/widgets/lbs")).await;
-    assert!([404, 405].contains(&reply.status), "GET widget: {}", reply.status);
-    assert_error_page(&reply, "GET widget");
+    // A method no route has: 405, on our page.
+    let reply =
+        Reply::read(app.client.delete(app.url(&format!("/s/{sid}/widgets/lbs"))).send().await.unwrap()).await;
+    assert_eq!(reply.status, 405, "DELETE widget");
+    assert_error_page(&reply, "DELETE widget");
+}
+
+/// Issue 11, bug 3: without JavaScript a refused value shows the page at
+/// the widget's URL; reloading it (a GET there) leads back to the page.
+#[tokio::test]
+async fn a_get_of_a_widget_url_leads_back_to_the_page() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let refused = app.post_form(&sid, "lbs", &[("lbs", "abc")], false).await;
+    assert_eq!(refused.status, 422);
+    for key in ["lbs", "kg"] {
+        let reply = app.get(&format!("/s/{sid}/widgets/{key}")).await;
+        assert_eq!(reply.status, 303, "GET widget {key}");
+        assert_eq!(reply.header("location"), format!("/s/{sid}"));
+    }
+    assert_eq!(app.get(&format!("/s/{sid}/widgets/stone")).await.status, 404);
+    assert_eq!(app.get("/s/not-a-session/widgets/lbs").await.status, 404);
 }
 
 // ---- 413, 400 and extractor rejections --------------------------------------------------

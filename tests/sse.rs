@@ -568,3 +568,118 @@ async fn streams_end_when_their_session_expires_or_is_evicted() {
     assert_eq!(survivor_view.expect_event().await.version(), 6);
     wait_for_open_streams(&app, 1.0).await;
 }
+
+// ---- one stream for several sessions (issue 11) ----------------------------------------
+
+/// The session an event of a multiplexed stream is for (its first data
+/// line), and the rest of its data.
+fn labelled(event: &Event) -> (&str, &str) {
+    event.data.split_once('\n').unwrap_or((event.data.as_str(), ""))
+}
+
+async fn open_multiplexed(app: &TestApp, query: &str) -> SseStream {
+    let stream = SseStream::connect(&app.client, &format!("{}/events?{query}", app.base), None).await;
+    assert_eq!(stream.status, 200, "GET /events?{query}");
+    assert_eq!(stream.content_type(), "text/event-stream");
+    stream
+}
+
+#[tokio::test]
+async fn one_stream_carries_several_sessions_each_event_naming_its_own() {
+    let app = spawn_app().await;
+    let (a, b) = (app.new_session().await, app.new_session().await);
+    let (c, token) = app.session_and_token().await;
+    change(&app, &c, "lbs", "10", None).await;
+    let mut stream = open_multiplexed(&app, &format!("s={a}&s={b}&v={token}")).await;
+
+    // It opens with each session's current state, in the order asked.
+    let mut opening = Vec::new();
+    for _ in 0..3 {
+        let event = stream.expect_event().await;
+        assert_eq!(event.event, "state");
+        assert_eq!(event.id, None, "versions differ per session: no stream-wide id");
+        let (label, html) = labelled(&event);
+        opening.push((label.to_owned(), dump_pair(html)));
+    }
+    let want = [
+        (format!("s:{a}"), (0.0, 0.0)),
+        (format!("s:{b}"), (0.0, 0.0)),
+        (format!("v:{token}"), (10.0, 4.5359237)),
+    ];
+    assert_eq!(opening, want);
+    assert_eq!(gauge(&app.client, &app.base, OPEN_STREAMS).await, 1.0, "one stream");
+    assert_eq!(gauge(&app.client, &app.base, "weight_converter_subscriptions").await, 3.0);
+
+    // Each change arrives once, named for its own session only.
+    change(&app, &b, "kg", "1", None).await;
+    let event = stream.expect_event().await;
+    assert_eq!(labelled(&event).0, format!("s:{b}"));
+    assert_eq!(dump_pair(labelled(&event).1).1, 1.0);
+    change(&app, &c, "lbs", "20", None).await;
+    let event = stream.expect_event().await;
+    let (label, html) = labelled(&event);
+    assert_eq!((label, dump_pair(html)), (format!("v:{token}").as_str(), (20.0, 9.0718474)));
+    // A read-only view's events never show the session id.
+    assert!(!event.data.contains(&c), "the session id leaked to a read-only view: {}", event.data);
+    assert!(matches!(stream.next_event_within(QUIET).await, Err(sse::ReadError::TimedOut)));
+}
+
+#[tokio::test]
+async fn a_multiplexed_stream_says_which_sessions_are_gone_and_keeps_the_rest() {
+    let mut config = Config::for_tests();
+    config.session_ttl = Duration::from_millis(2000);
+    let app = spawn_app_with(config).await;
+    let (kept, expiring) = (app.new_session().await, app.new_session().await);
+    let unknown = weight_converter::session::SessionId::random();
+    let unknown = unknown.as_str();
+    let mut stream = open_multiplexed(&app, &format!("s={kept}&s={unknown}&s={expiring}")).await;
+    let gone = stream.expect_event().await;
+    assert_eq!((gone.event.as_str(), gone.data.as_str()), ("gone", format!("s:{unknown}").as_str()));
+    for sid in [&kept, &expiring] {
+        assert_eq!(labelled(&stream.expect_event().await).0, format!("s:{sid}"));
+    }
+    // Kept busy, one outlives the TTL; the other expires and is named gone.
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let expiring_gone = ("gone".to_owned(), format!("s:{expiring}"));
+    let mut value = 0;
+    while !events.contains(&expiring_gone) {
+        assert!(tokio::time::Instant::now() < deadline, "no gone event for the expired session: {events:?}");
+        value += 1;
+        change(&app, &kept, "lbs", &value.to_string(), None).await;
+        while let Ok(Some(event)) = stream.next_event_within(Duration::from_millis(500)).await {
+            events.push((event.event.clone(), labelled(&event).0.to_owned()));
+        }
+    }
+    let kept_state = ("state".to_owned(), format!("s:{kept}"));
+    assert_eq!(events.iter().filter(|e| **e == kept_state).count(), value, "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| e.1 == format!("s:{expiring}")).collect::<Vec<_>>(),
+        [&("gone".to_owned(), format!("s:{expiring}"))]
+    );
+    // The stream goes on for the session that is left.
+    change(&app, &kept, "lbs", "0.5", None).await;
+    assert_eq!(labelled(&stream.expect_event().await).0, format!("s:{kept}"));
+    assert_eq!(gauge(&app.client, &app.base, "weight_converter_subscriptions").await, 1.0);
+}
+
+#[tokio::test]
+async fn a_multiplexed_stream_refuses_bad_lists_with_400() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let many: Vec<String> = (0..33).map(|_| format!("s={sid}x")).collect();
+    let distinct: Vec<String> =
+        (0..33).map(|_| format!("s={}", weight_converter::session::SessionId::random().as_str())).collect();
+    for (query, why) in [
+        (String::new(), "at least one session"),
+        ("s=nonsense".to_owned(), "not a session id"),
+        (format!("s={sid}&view=x"), "only s= and v="),
+        (many.join("&"), "not a session id"),
+        (distinct.join("&"), "at most 32 sessions"),
+    ] {
+        let reply = app.get(&format!("/events?{query}")).await;
+        assert_eq!(reply.status, 400, "?{query}");
+        assert!(reply.body.contains(why), "?{query}: {}", reply.body);
+    }
+    assert_eq!(gauge(&app.client, &app.base, OPEN_STREAMS).await, 0.0);
+}

@@ -1,9 +1,17 @@
-//! `GET /s/{sid}/events`: a server-sent event stream of the session's state.
+//! Server-sent event streams of session state.
 //!
-//! It opens with the current state, whatever `Last-Event-ID` says, so a new
-//! or reconnecting view catches up; then one event per applied change
-//! (coalesced to the newest, should a view fall behind). Each event's bytes
-//! are rendered once per version and shared by every stream.
+//! - `GET /s/{sid}/events` and `GET /v/{token}/events`: one session.
+//! - `GET /events?s={sid}&v={token}…`: several sessions on one stream, so a
+//!   browser needs one connection however many sessions its tabs and
+//!   embeds show. Each event names the session it is for, as the client
+//!   named it (`s:{sid}` or `v:{token}`), so a read token's events never
+//!   show the session id.
+//!
+//! A stream opens with the current state of each session, whatever
+//! `Last-Event-ID` says, so a new or reconnecting view catches up; then
+//! one event per applied change (coalesced to the newest, should a view
+//! fall behind). Each event's bytes are rendered once per version and
+//! shared by every stream.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -14,13 +22,15 @@ use axum::body::Body;
 use axum::extract::RawQuery;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::{BoxStream, SelectAll};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use crate::context::{AppContext, Ctx};
 use crate::error::AppError;
-use crate::session::{Audience, Frame, SessionId, ViewId};
+use crate::session::{Audience, Frame, ReadToken, SessionId, Subscription, ViewId};
 use crate::views::readonly::reader_event;
 use crate::views::writer_event;
 
@@ -28,6 +38,10 @@ use super::extract::{Client, Sid, Token};
 
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY_MS: u32 = 2000;
+
+/// The most sessions one stream may carry: far more than a browser shows
+/// at once, few enough that one request cannot watch the whole store.
+const MAX_SESSIONS_PER_STREAM: usize = 32;
 
 /// `GET /s/{sid}/events[?view=…]`: for views that can write.
 pub async fn writer(
@@ -46,6 +60,157 @@ pub async fn reader(ctx: Ctx, Token(token): Token, Client(client): Client) -> Re
     open(ctx.0, sid, Audience::Reader, client, None).await
 }
 
+/// One session of a multiplexed stream, as the client named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Watch {
+    Writer(SessionId),
+    Reader(ReadToken),
+}
+
+impl Watch {
+    /// How events name it: what the client sent, so nothing more.
+    fn label(&self) -> String {
+        match self {
+            Self::Writer(sid) => format!("s:{}", sid.as_str()),
+            Self::Reader(token) => format!("v:{}", token.as_str()),
+        }
+    }
+}
+
+/// `s={sid}` and `v={token}` pairs, each at most once, at least one and at
+/// most [`MAX_SESSIONS_PER_STREAM`]. Anything else is a broken client.
+fn parse_watches(query: Option<&str>) -> Result<Vec<Watch>, AppError> {
+    let mut watches = Vec::new();
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let watch = match &*name {
+            "s" => SessionId::parse(&value).map(Watch::Writer),
+            "v" => ReadToken::parse(&value).map(Watch::Reader),
+            _ => return Err(AppError::BadRequest("An event stream takes only s= and v= parameters.")),
+        };
+        let watch = watch.ok_or(AppError::BadRequest("That is not a session id or a read-only token."))?;
+        if !watches.contains(&watch) {
+            watches.push(watch);
+        }
+        if watches.len() > MAX_SESSIONS_PER_STREAM {
+            // The number is MAX_SESSIONS_PER_STREAM (checked by a test).
+            return Err(AppError::BadRequest("An event stream carries at most 32 sessions."));
+        }
+    }
+    if watches.is_empty() {
+        return Err(AppError::BadRequest("Name at least one session: /events?s={sid} or ?v={token}."));
+    }
+    Ok(watches)
+}
+
+/// `GET /events?s={sid}&v={token}…`: every named session on one stream.
+/// A session that is unknown or expires gets a `gone` event instead;
+/// the others go on.
+pub async fn multiplexed(
+    ctx: Ctx,
+    Client(client): Client,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let ctx = ctx.0;
+    let watches = parse_watches(query.as_deref())?;
+    let mut live = Vec::with_capacity(watches.len());
+    let mut gone = Vec::new();
+    for watch in watches {
+        let label: Arc<str> = watch.label().into();
+        let (sid, audience) = match watch {
+            Watch::Writer(sid) => (sid, Audience::Writer),
+            Watch::Reader(token) => match ctx.reader(&token).await {
+                Ok((sid, _)) => (sid, Audience::Reader),
+                Err(AppError::UnknownSession) => {
+                    gone.push(label);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        // As for one session: subscribe first, then read.
+        let subscription = ctx.fan_out.subscribe(&sid, audience, client).map_err(AppError::Busy)?;
+        match ctx.snapshot(&sid).await {
+            Ok(snapshot) => ctx.fan_out.publish(&sid, snapshot, None),
+            Err(AppError::UnknownSession) => {
+                gone.push(label);
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        live.push((label, audience, subscription));
+    }
+    let every = ctx.config.sse_keep_alive;
+    let mut shutdown = ctx.shutdown.clone();
+    let grace = ctx.config.shutdown_grace;
+    let counted = ctx.fan_out.stream_opened();
+    let data = move |audience: Audience, frame: &Frame| {
+        frame.data(audience, |frame| {
+            ctx.metrics.frame_rendered(audience as usize);
+            let html = match audience {
+                Audience::Writer => writer_event(&frame.snapshot, frame.origin.as_ref()),
+                Audience::Reader => reader_event(&frame.snapshot),
+            };
+            Bytes::from(sse_data(&html.into_string()))
+        })
+    };
+
+    let body = async_stream::stream! {
+        let _counted = counted;
+        yield Ok::<_, Infallible>(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
+        for label in &gone {
+            yield Ok(labelled_event("gone", label, b""));
+        }
+        let mut changes = SelectAll::new();
+        for (label, audience, mut subscription) in live {
+            let current = Arc::clone(&subscription.receiver.borrow_and_update());
+            yield Ok(labelled_event("state", &label, &data(audience, &current)));
+            changes.push(changes_of(label, audience, subscription));
+        }
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let ending = end_of_stream(shutdown, grace);
+        tokio::pin!(ending);
+        loop {
+            tokio::select! {
+                Some((label, audience, frame)) = changes.next() => match frame {
+                    Some(frame) => yield Ok(labelled_event("state", &label, &data(audience, &frame))),
+                    None => yield Ok(labelled_event("gone", &label, b"")),
+                },
+                _ = keep_alive.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
+                () = &mut ending => break,
+            }
+        }
+    };
+    Ok((STREAM_HEADERS, Body::from_stream(body)).into_response())
+}
+
+type Change = (Arc<str>, Audience, Option<Arc<Frame>>);
+
+/// Each newer frame of one session, then `None` once it is gone.
+fn changes_of(
+    label: Arc<str>,
+    audience: Audience,
+    mut subscription: Subscription,
+) -> BoxStream<'static, Change> {
+    async_stream::stream! {
+        while subscription.receiver.changed().await.is_ok() {
+            let frame = Arc::clone(&subscription.receiver.borrow_and_update());
+            yield (Arc::clone(&label), audience, Some(frame));
+        }
+        yield (label, audience, None);
+    }
+    .boxed()
+}
+
+const STREAM_HEADERS: [(header::HeaderName, &str); 3] = [
+    (header::CONTENT_TYPE, "text/event-stream"),
+    (header::CACHE_CONTROL, "no-store"),
+    (header::HeaderName::from_static("x-accel-buffering"), "no"),
+];
+
 async fn open(
     ctx: Arc<AppContext>,
     sid: SessionId,
@@ -58,6 +223,7 @@ async fn open(
     let mut subscription = ctx.fan_out.subscribe(&sid, audience, client).map_err(AppError::Busy)?;
     let snapshot = ctx.snapshot(&sid).await?;
     ctx.fan_out.publish(&sid, snapshot, None);
+    let counted = ctx.fan_out.stream_opened();
     let every = ctx.config.sse_keep_alive;
     let mut shutdown = ctx.shutdown.clone();
     let grace = ctx.config.shutdown_grace;
@@ -72,6 +238,7 @@ async fn open(
     // Idle streams send a comment now and then (every `every`), so proxies
     // keep them open and a departed client is noticed.
     let body = async_stream::stream! {
+        let _counted = counted;
         yield Ok::<_, Infallible>(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
         let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -101,12 +268,7 @@ async fn open(
             }
         }
     };
-    let headers = [
-        (header::CONTENT_TYPE, "text/event-stream"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::HeaderName::from_static("x-accel-buffering"), "no"),
-    ];
-    Ok((headers, Body::from_stream(body)).into_response())
+    Ok((STREAM_HEADERS, Body::from_stream(body)).into_response())
 }
 
 /// Completes some time after shutdown begins: a random point in the first
@@ -136,22 +298,44 @@ fn render_reader(frame: &Frame) -> Bytes {
     Bytes::from(sse_event("state", frame.snapshot.version, &html))
 }
 
-/// One SSE event. Every line of `data` gets its own `data:` field, since
-/// a bare newline would end the event early.
+/// One SSE event.
 pub fn sse_event(event: &str, id: u64, data: &str) -> String {
-    let mut out = String::with_capacity(data.len() + 64);
+    let data = sse_data(data);
+    let mut out = String::with_capacity(data.len() + 32);
     out.push_str("event: ");
     out.push_str(event);
     out.push_str("\nid: ");
     out.push_str(&id.to_string());
     out.push('\n');
+    out.push_str(&data);
+    out.push('\n');
+    out
+}
+
+/// The `data:` lines of an event. Every line of `data` gets its own field,
+/// since a bare newline would end the event early.
+fn sse_data(data: &str) -> String {
+    let mut out = String::with_capacity(data.len() + 16);
     for line in data.split('\n') {
         out.push_str("data: ");
         out.push_str(line.strip_suffix('\r').unwrap_or(line));
         out.push('\n');
     }
-    out.push('\n');
     out
+}
+
+/// An event of a multiplexed stream: its first data line names the
+/// session; `data` (already `data:` lines) follows.
+fn labelled_event(event: &str, label: &str, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + label.len() + 32);
+    out.put_slice(b"event: ");
+    out.put_slice(event.as_bytes());
+    out.put_slice(b"\ndata: ");
+    out.put_slice(label.as_bytes());
+    out.put_u8(b'\n');
+    out.put_slice(data);
+    out.put_u8(b'\n');
+    out.freeze()
 }
 
 #[cfg(test)]
@@ -161,6 +345,33 @@ mod tests {
     #[test]
     fn multi_line_data_stays_one_event() {
         assert_eq!(sse_event("state", 7, "a\nb"), "event: state\nid: 7\ndata: a\ndata: b\n\n");
+    }
+
+    #[test]
+    fn labelled_events_name_their_session_first() {
+        let data = sse_data("<p>\n</p>");
+        assert_eq!(
+            &labelled_event("state", "v:abc", data.as_bytes())[..],
+            b"event: state\ndata: v:abc\ndata: <p>\ndata: </p>\n\n"
+        );
+        assert_eq!(&labelled_event("gone", "s:x", b"")[..], b"event: gone\ndata: s:x\n\n");
+    }
+
+    #[test]
+    fn a_multiplexed_stream_names_between_one_and_32_sessions() {
+        let sid = SessionId::random();
+        let token = ReadToken::random();
+        let query = format!("s={0}&v={1}&s={0}", sid.as_str(), token.as_str());
+        let watches = parse_watches(Some(&query)).unwrap();
+        assert_eq!(watches, [Watch::Writer(sid.clone()), Watch::Reader(token)], "duplicates count once");
+        assert_eq!(watches[0].label(), format!("s:{}", sid.as_str()));
+        for bad in [None, Some(""), Some("s=nonsense"), Some("x=1"), Some("view=abc")] {
+            assert!(matches!(parse_watches(bad), Err(AppError::BadRequest(_))), "{bad:?}");
+        }
+        assert_eq!(MAX_SESSIONS_PER_STREAM, 32, "the message above says 32");
+        let many: Vec<String> = (0..33).map(|_| format!("s={}", SessionId::random().as_str())).collect();
+        assert!(parse_watches(Some(&many[..32].join("&"))).is_ok());
+        assert!(matches!(parse_watches(Some(&many.join("&"))), Err(AppError::BadRequest(_))));
     }
 
     #[test]

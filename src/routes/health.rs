@@ -17,6 +17,7 @@ pub async fn metrics(ctx: Ctx) -> ([(header::HeaderName, &'static str); 1], Stri
     let text = ctx.metrics.render(&Gauges {
         sessions: ctx.store.session_count(),
         open_streams: ctx.fan_out.open_streams(),
+        subscriptions: ctx.fan_out.subscriptions(),
         watched_sessions: ctx.fan_out.watched_sessions(),
         open_connections: ctx.open_connections.load(Ordering::Relaxed),
         tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),

@@ -36,9 +36,10 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
     // What other sites may use when ALLOW_ORIGINS names them: fragments,
     // widget posts and event streams.
     let cross_origin = Router::new()
+        .route("/events", get(events::multiplexed))
         .route("/s/{sid}/events", get(events::writer))
         .route("/v/{token}/events", get(events::reader))
-        .route("/s/{sid}/widgets/{key}", post(widgets::commit))
+        .route("/s/{sid}/widgets/{key}", post(widgets::commit).get(widgets::back_to_page))
         .route("/s/{sid}/fragments/converter", get(embed::converter))
         .route("/s/{sid}/fragments/state", get(embed::state))
         .route("/v/{token}/fragments/converter", get(embed::reader_converter))

@@ -2,7 +2,8 @@
 //!
 //! htmx gets the other fields and the dump as out-of-band fragments; a
 //! plain form gets post/redirect/get. Refused input gets 422 and the
-//! field back with a message, and changes nothing.
+//! field back with a message, and changes nothing. A GET of a widget URL
+//! (a reload of the page a refused plain form left) leads back to the page.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,6 +34,13 @@ pub async fn commit(
         Err(e) if htmx => e.for_field(key),
         Err(e) => e.into_response(),
     }
+}
+
+/// `GET /s/{sid}/widgets/{key}`: the page that URL belongs to. A refused
+/// plain form shows the page at the POST's URL; reloading or bookmarking
+/// it must not end in a 405.
+pub async fn back_to_page(Sid(sid): Sid, WidgetKey(_): WidgetKey) -> Redirect {
+    Redirect::to(&format!("/s/{}", sid.as_str()))
 }
 
 async fn apply(

@@ -33,18 +33,26 @@ pub struct Frame {
     pub snapshot: Snapshot,
     /// The view that made the change, so it is not echoed back to it.
     pub origin: Option<ViewId>,
+    /// What is sent, by audience, rendered at most once per frame and
+    /// shared by every stream that sends it: the whole event for a stream
+    /// of this one session, and the data alone for streams of several.
     rendered: [OnceLock<Bytes>; 2],
+    data: [OnceLock<Bytes>; 2],
 }
 
 impl Frame {
     pub fn new(snapshot: Snapshot, origin: Option<ViewId>) -> Self {
-        Self { snapshot, origin, rendered: Default::default() }
+        Self { snapshot, origin, rendered: Default::default(), data: Default::default() }
     }
 
-    /// The event bytes for `audience`, rendered at most once per frame and
-    /// shared by every view that sends it.
+    /// The whole event for `audience`, rendered on first use.
     pub fn rendered(&self, audience: Audience, render: impl FnOnce(&Frame) -> Bytes) -> Bytes {
         self.rendered[audience as usize].get_or_init(|| render(self)).clone()
+    }
+
+    /// The event's data lines for `audience`, rendered on first use.
+    pub fn data(&self, audience: Audience, render: impl FnOnce(&Frame) -> Bytes) -> Bytes {
+        self.data[audience as usize].get_or_init(|| render(self)).clone()
     }
 }
 
@@ -85,12 +93,21 @@ struct Streams {
 pub struct FanOut {
     limits: StreamLimits,
     streams: Mutex<Streams>,
-    open_streams: AtomicUsize,
+    /// Sessions watched, summed over the open streams: the unit every
+    /// limit counts, since one stream may carry several sessions.
+    subscriptions: AtomicUsize,
+    /// Event-stream responses open right now, whatever each carries.
+    open_streams: Arc<AtomicUsize>,
 }
 
 impl FanOut {
     pub fn new(limits: StreamLimits) -> Arc<Self> {
-        Arc::new(Self { limits, streams: Mutex::default(), open_streams: AtomicUsize::new(0) })
+        Arc::new(Self {
+            limits,
+            streams: Mutex::default(),
+            subscriptions: AtomicUsize::new(0),
+            open_streams: Arc::default(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
@@ -98,9 +115,21 @@ impl FanOut {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Streams open right now, over all sessions.
+    /// Sessions watched, summed over every open stream.
+    pub fn subscriptions(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// Event-stream responses open right now: a browser whose tabs share
+    /// one stream for all their sessions counts once.
     pub fn open_streams(&self) -> usize {
         self.open_streams.load(Ordering::Relaxed)
+    }
+
+    /// Counts one event-stream response for as long as the guard lives.
+    pub fn stream_opened(&self) -> OpenStream {
+        self.open_streams.fetch_add(1, Ordering::Relaxed);
+        OpenStream(Arc::clone(&self.open_streams))
     }
 
     /// Sessions with at least one open stream.
@@ -173,7 +202,7 @@ impl FanOut {
         client: IpAddr,
     ) -> Result<Subscription, Busy> {
         let mut streams = self.lock();
-        if self.open_streams() >= self.limits.total {
+        if self.subscriptions() >= self.limits.total {
             return Err(Busy::TooManyInTotal);
         }
         if streams.by_client.get(&client).is_some_and(|&n| n >= self.limits.per_client) {
@@ -194,7 +223,7 @@ impl FanOut {
         channel.streams[audience as usize] += 1;
         let receiver = channel.sender.subscribe();
         *streams.by_client.entry(client).or_insert(0) += 1;
-        self.open_streams.fetch_add(1, Ordering::Relaxed);
+        self.subscriptions.fetch_add(1, Ordering::Relaxed);
         Ok(Subscription { receiver, fan_out: Arc::clone(self), id: id.clone(), audience, client })
     }
 
@@ -213,12 +242,21 @@ impl FanOut {
                 streams.by_client.remove(&client);
             }
         }
-        self.open_streams.fetch_sub(1, Ordering::Relaxed);
+        self.subscriptions.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// One open stream. Dropping it (the client left, or the server is
-/// shutting down) releases its place in the counts.
+/// One open event-stream response, counted until dropped.
+pub struct OpenStream(Arc<AtomicUsize>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One session watched by one open stream. Dropping it (the client left,
+/// or the server is shutting down) releases its place in the counts.
 pub struct Subscription {
     pub receiver: watch::Receiver<Arc<Frame>>,
     fan_out: Arc<FanOut>,
@@ -298,9 +336,9 @@ mod tests {
         assert_eq!(writer(&hub, &a).err(), Some(Busy::TooManyForSession));
         let b1 = writer(&hub, &b).unwrap();
         assert_eq!(writer(&hub, &b).err(), Some(Busy::TooManyInTotal));
-        assert_eq!((hub.open_streams(), hub.watched_sessions()), (3, 2));
+        assert_eq!((hub.subscriptions(), hub.watched_sessions()), (3, 2));
         drop((a1, a2, b1));
-        assert_eq!((hub.open_streams(), hub.watched_sessions()), (0, 0));
+        assert_eq!((hub.subscriptions(), hub.watched_sessions()), (0, 0));
     }
 
     #[test]
@@ -314,9 +352,9 @@ mod tests {
         assert!(open.receiver.has_changed().is_ok());
         assert_eq!(hub.watched(), vec![(kept.clone(), Snapshot::new())]);
         drop(ended);
-        assert_eq!((hub.open_streams(), hub.watched_sessions()), (1, 1));
+        assert_eq!((hub.subscriptions(), hub.watched_sessions()), (1, 1));
         drop(open);
-        assert_eq!((hub.open_streams(), hub.watched_sessions()), (0, 0));
+        assert_eq!((hub.subscriptions(), hub.watched_sessions()), (0, 0));
     }
 
     #[test]

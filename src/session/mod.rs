@@ -8,7 +8,7 @@ pub mod number;
 pub mod state;
 pub mod store;
 
-pub use fanout::{Audience, Busy, FanOut, Frame, StreamLimits, Subscription};
+pub use fanout::{Audience, Busy, FanOut, Frame, OpenStream, StreamLimits, Subscription};
 pub use form::{FormError, WidgetForm};
 pub use id::{ReadToken, SessionId, ViewId};
 pub use state::{Edit, Key, Refusal, Snapshot, State, Step, WIDGETS};

@@ -39,7 +39,10 @@ type LatencyByOutcome = Vec<((&'static str, u16), Histogram)>;
 pub struct Gauges {
     /// `None` where the store cannot count them cheaply (Redis).
     pub sessions: Option<usize>,
+    /// Event-stream responses; one may carry several sessions.
     pub open_streams: usize,
+    /// Sessions watched, summed over the open streams.
+    pub subscriptions: usize,
     pub watched_sessions: usize,
     pub open_connections: usize,
     /// Tasks alive on the runtime: one per connection and stream, plus a
@@ -73,6 +76,7 @@ impl Metrics {
         };
         describe("weight_converter_sessions", "Live sessions.");
         describe("weight_converter_open_streams", "Open event streams.");
+        describe("weight_converter_subscriptions", "Sessions watched, summed over the open event streams.");
         describe("weight_converter_watched_sessions", "Sessions with at least one open stream.");
         describe("weight_converter_open_connections", "Open client connections.");
         describe("weight_converter_tasks", "Tasks alive on the async runtime.");
@@ -200,6 +204,7 @@ impl Metrics {
         for (name, value) in [
             ("weight_converter_sessions", gauges.sessions),
             ("weight_converter_open_streams", Some(gauges.open_streams)),
+            ("weight_converter_subscriptions", Some(gauges.subscriptions)),
             ("weight_converter_watched_sessions", Some(gauges.watched_sessions)),
             ("weight_converter_open_connections", Some(gauges.open_connections)),
             ("weight_converter_tasks", Some(gauges.tasks)),

@@ -112,6 +112,13 @@ impl TestApp {
         dump.attr("data-version").expect("data-version").parse().expect("numeric version")
     }
 
+    /// A new session and its read-only token.
+    pub async fn session_and_token(&self) -> (String, String) {
+        let sid = self.new_session().await;
+        let token = read_token(&self.page(&sid).await);
+        (sid, token)
+    }
+
     /// The state as text and the version, for before/after comparisons.
     pub async fn snapshot(&self, sid: &str) -> (String, u64) {
         (self.state_json(sid).await, self.version(sid).await)
@@ -238,4 +245,14 @@ pub fn assert_error_page(reply: &Reply, what: &str) {
         reply.body
     );
     assert_security_headers(&reply.headers, what);
+}
+
+/// The read-only token a page links (`<a href="/v/{token}">`).
+pub fn read_token(page: &str) -> String {
+    let links: Vec<String> = html::tags(page, "a")
+        .into_iter()
+        .filter_map(|a| a.attr("href")?.strip_prefix("/v/").map(str::to_owned))
+        .collect();
+    assert_eq!(links.len(), 1, "the page links exactly one read-only view: {links:?}");
+    links.into_iter().next().expect("one link")
 }
