@@ -38,8 +38,10 @@
     var input = form.querySelector("input[inputmode=decimal]");
     if (!input) return;
     // By value: by the time a queued submit goes, "10" may show as "10.00".
+    // What is not a number is compared as typed (NaN equals nothing).
     var text = String(e.detail.parameters[input.name] || "").trim();
-    var value = text === "" ? 0 : Number(text);
+    var number = text === "" ? 0 : Number(text);
+    var value = Number.isNaN(number) ? "text:" + text : number;
     var last = lastCommit.get(form);
     var now = performance.now();
     if (last && last.value === value && now - last.at < 500) {

@@ -549,3 +549,58 @@ fn a_missing_browser_fails_loudly() {
     let found = browser_support::locate_programs();
     assert!(found.chromium.exists() && found.chromedriver.exists(), "{found:?}");
 }
+
+/// Issue 11, bug 1: letters and one Enter post once, and the refusal is
+/// shown once (the duplicate filter compared NaN with NaN).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn letters_and_one_enter_post_once() {
+    let app = common::spawn_app().await;
+    with_browser(Options::default(), |b| async move {
+        let (_, _sid) = b.open_new_session(&app).await;
+        b.wait_live().await;
+        let before = widget_posts(&app);
+        b.commit(LBS, "abc").await;
+        wait_for("a message under Pounds", WAIT, || async {
+            Ok((!b.text(LBS_MSG).await?.trim().is_empty()).then_some(()))
+        })
+        .await;
+        // A second POST would follow the first at once; a correction
+        // afterwards orders after both, so once it is answered any
+        // duplicate would have been counted.
+        b.commit(LBS, "10").await;
+        b.wait_value(KG, "4.54").await;
+        assert_eq!(widget_posts(&app) - before, 2, "one POST for the letters, one for 10");
+        assert_no_console_errors(&b, &[REFUSAL]).await;
+    })
+    .await;
+}
+
+/// Issue 11, bug 2: a refusal under a field clears once another view sets
+/// a valid value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_clears_when_another_view_sets_a_value() {
+    let app = common::spawn_app().await;
+    with_browser(Options::default(), |b| async move {
+        let (url, _sid) = b.open_new_session(&app).await;
+        let a = b.window().await;
+        b.wait_live().await;
+        b.commit(LBS, "abc").await;
+        wait_for("a message under Pounds", WAIT, || async {
+            Ok((!b.text(LBS_MSG).await?.trim().is_empty()).then_some(()))
+        })
+        .await;
+        let _w = b.open_window(&url).await;
+        b.wait_htmx().await;
+        b.wait_live().await;
+        b.commit(LBS, "10").await;
+        b.wait_value(KG, "4.54").await;
+        b.switch_to(&a).await;
+        b.wait_value(KG, "4.54").await;
+        wait_for("the stale message to clear", WAIT, || async {
+            Ok(b.text(LBS_MSG).await?.trim().is_empty().then_some(()))
+        })
+        .await;
+        assert_no_console_errors(&b, &[REFUSAL]).await;
+    })
+    .await;
+}

@@ -84,12 +84,14 @@ pub fn field_error_response(key: Key, why: &str) -> Markup {
     message(key, &FieldContent::Refused { text: "", message: why }, None, true)
 }
 
-/// One server-sent event for views that can write: every field and the
-/// dump, swapped out of band.
+/// One server-sent event for views that can write: every field, its
+/// cleared message line (a refusal shown before is stale once the state
+/// moved on), and the dump, swapped out of band.
 pub fn writer_event(snapshot: &Snapshot, origin: Option<&ViewId>) -> Markup {
     html! {
         @for key in Key::ALL {
             (input(key, &FieldContent::Value(snapshot.state[key]), snapshot.version, true))
+            (message(key, &FieldContent::Value(snapshot.state[key]), Some(snapshot.version), true))
         }
         (dump(snapshot, origin, true))
     }
