@@ -44,6 +44,15 @@ async fn dump(b: &Browser) -> String {
     b.text(DUMP).await.expect("the state dump").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Waits for a message under Pounds, and returns it.
+async fn pounds_message(b: &Browser) -> String {
+    wait_for("a message under Pounds", WAIT, || async {
+        let text = b.text(LBS_MSG).await?;
+        Ok((!text.trim().is_empty()).then_some(text))
+    })
+    .await
+}
+
 async fn assert_no_console_errors(b: &Browser, allowed: &[&str]) {
     let errors = b.console_errors(allowed).await;
     assert!(errors.is_empty(), "the browser console shows errors: {errors:#?}");
@@ -133,11 +142,7 @@ async fn letters_show_a_message_and_change_nothing() {
         assert_eq!(b.text(LBS_MSG).await.unwrap(), "");
 
         b.commit(LBS, "abc").await;
-        let message = wait_for("a message under Pounds", WAIT, || async {
-            let text = b.text(LBS_MSG).await?;
-            Ok((!text.trim().is_empty()).then_some(text))
-        })
-        .await;
+        let message = pounds_message(&b).await;
         assert!(message.contains("number"), "message: {message:?}");
         let invalid = b.find(LBS).await.unwrap().attr("aria-invalid").await.unwrap();
         assert_eq!(invalid.as_deref(), Some("true"));
@@ -213,10 +218,7 @@ async fn without_javascript_the_plain_form_converts() {
 
         // Letters: the page comes back (422) with the message, nothing changes.
         b.commit(LBS, "abc").await;
-        wait_for("a message under Pounds", WAIT, || async {
-            Ok((!b.text(LBS_MSG).await?.trim().is_empty()).then_some(()))
-        })
-        .await;
+        pounds_message(&b).await;
         assert_eq!(b.value(KG).await.unwrap(), "4.55");
         assert_eq!(app.state_json(&sid).await, r#"{"lbs":10.03103292941193,"kg":4.55}"#);
     })
@@ -427,11 +429,7 @@ async fn with_redis_down_a_change_says_so_and_keeps_what_was_typed() {
 
         redis.kill();
         b.commit(LBS, "25").await;
-        let message = wait_for("a message under Pounds", WAIT, || async {
-            let text = b.text(LBS_MSG).await?;
-            Ok((!text.trim().is_empty()).then_some(text))
-        })
-        .await;
+        let message = pounds_message(&b).await;
         assert!(message.contains("cannot reach its session store"), "message: {message:?}");
         assert_eq!(b.value(LBS).await.unwrap(), "25", "what was typed stays, to try again");
         assert_eq!(b.value(KG).await.unwrap(), "4.54");
@@ -560,10 +558,7 @@ async fn letters_and_one_enter_post_once() {
         b.wait_live().await;
         let before = widget_posts(&app);
         b.commit(LBS, "abc").await;
-        wait_for("a message under Pounds", WAIT, || async {
-            Ok((!b.text(LBS_MSG).await?.trim().is_empty()).then_some(()))
-        })
-        .await;
+        pounds_message(&b).await;
         // A second POST would follow the first at once; a correction
         // afterwards orders after both, so once it is answered any
         // duplicate would have been counted.
@@ -585,10 +580,7 @@ async fn a_refusal_clears_when_another_view_sets_a_value() {
         let a = b.window().await;
         b.wait_live().await;
         b.commit(LBS, "abc").await;
-        wait_for("a message under Pounds", WAIT, || async {
-            Ok((!b.text(LBS_MSG).await?.trim().is_empty()).then_some(()))
-        })
-        .await;
+        pounds_message(&b).await;
         let _w = b.open_window(&url).await;
         b.wait_htmx().await;
         b.wait_live().await;
