@@ -10,12 +10,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// (const name, source file, served name or None to hash it, content type)
-const ASSETS: [(&str, &str, Option<&str>, &str); 5] = [
+const ASSETS: [(&str, &str, Option<&str>, &str); 3] = [
     ("HTMX", "assets/vendor/htmx-2.0.11.min.js", Some("htmx-2.0.11.min.js"), "JS"),
-    ("SSE", "assets/vendor/htmx-ext-sse-2.2.4.min.js", Some("htmx-ext-sse-2.2.4.min.js"), "JS"),
     ("APP_JS", "assets/app.js", None, "JS"),
     ("APP_CSS", "assets/app.css", None, "CSS"),
-    ("STREAM_WORKER", "assets/stream-worker.js", None, "JS"),
 ];
 
 /// FNV-1a: stable across builds and platforms, unlike std's hasher.

@@ -1,12 +1,404 @@
-// weight-converter: the little behaviour htmx's attributes cannot express.
-// Loaded as a file so the page's CSP needs no inline script and no eval.
-(function () {
+// weight-converter: what htmx's attributes cannot express. Loaded as a
+// file, so the page's CSP needs no inline script and no eval.
+//
+// The same file runs in two places:
+// - in a page (ours, or another site's that embeds fragments): it keeps
+//   every live view on the page in step, and adds keyboard stepping;
+// - as the SharedWorker that holds the one event stream all of this
+//   origin's tabs share.
+//
+// Why one stream: a browser allows 6 HTTP/1.1 connections per host, and
+// an open event stream holds one. `GET /events?s=…&v=…` carries many
+// sessions, each event naming its own, so one connection serves every
+// view in every tab.
+(function (global) {
   "use strict";
 
-  var view = function () {
-    var main = document.querySelector("[data-view]");
-    return main ? main.getAttribute("data-view") : null;
+  // The server's cap on sessions per stream; past it, another stream.
+  var SESSIONS_PER_STREAM = 32;
+
+  // ------------------------------------------------------------ the hub
+
+  // Holds the event streams for its clients (tabs, or views of one page)
+  // and sends each client what concerns the sessions it watches:
+  //   {type: "state", label, html} | {type: "down", label} | {type: "gone", label}
+  // `emit(client, message)` delivers one message to one client.
+  function Hub(emit) {
+    this.emit = emit;
+    this.clients = new Map(); // client → {url, labels: Set}
+    this.streams = []; // {url, labels: Set, source, state, failures, timer}
+    this.last = new Map(); // label → newest html, for clients that join late
+    this.gone = new Set();
+  }
+
+  Hub.prototype.watch = function (client, url, labels) {
+    this.clients.set(client, { url: url, labels: new Set(labels) });
+    var reopened = this.sync();
+    // A client that joins a stream already open catches up from the
+    // newest event; a stream that (re)opens starts with every snapshot.
+    var hub = this;
+    labels.forEach(function (label) {
+      if (hub.gone.has(label)) return hub.emit(client, { type: "gone", label: label });
+      var stream = hub.streamOf(url, label);
+      if (!stream || reopened.has(stream)) return;
+      if (stream.state === "down") hub.emit(client, { type: "down", label: label });
+      else if (stream.state === "live" && hub.last.has(label)) {
+        hub.emit(client, { type: "state", label: label, html: hub.last.get(label) });
+      }
+    });
   };
+
+  Hub.prototype.leave = function (client) {
+    if (this.clients.delete(client)) this.sync();
+  };
+
+  Hub.prototype.streamOf = function (url, label) {
+    return this.streams.find(function (s) { return s.url === url && s.labels.has(label); });
+  };
+
+  // Makes the streams carry exactly the sessions some client watches.
+  // Returns the streams it (re)opened.
+  Hub.prototype.sync = function () {
+    var hub = this;
+    var wanted = new Map(); // url → Set of labels not carried yet
+    this.clients.forEach(function (client) {
+      var set = wanted.get(client.url) || new Set();
+      client.labels.forEach(function (label) { if (!hub.gone.has(label)) set.add(label); });
+      wanted.set(client.url, set);
+    });
+    var changed = new Set();
+    this.streams.forEach(function (stream) {
+      var want = wanted.get(stream.url) || new Set();
+      Array.from(stream.labels).forEach(function (label) {
+        if (want.has(label)) return want.delete(label);
+        stream.labels.delete(label);
+        hub.last.delete(label);
+        changed.add(stream);
+      });
+    });
+    wanted.forEach(function (labels, url) {
+      labels.forEach(function (label) {
+        var stream = hub.streams.find(function (s) {
+          return s.url === url && s.labels.size < SESSIONS_PER_STREAM;
+        });
+        if (!stream) {
+          stream = { url: url, labels: new Set(), source: null, state: "opening", failures: 0, timer: null };
+          hub.streams.push(stream);
+        }
+        stream.labels.add(label);
+        changed.add(stream);
+      });
+    });
+    changed.forEach(function (stream) { hub.open(stream); });
+    this.streams = this.streams.filter(function (s) { return s.labels.size > 0; });
+    return changed;
+  };
+
+  Hub.prototype.toWatchers = function (url, label, message) {
+    var hub = this;
+    this.clients.forEach(function (client, id) {
+      if (client.url === url && client.labels.has(label)) hub.emit(id, message);
+    });
+  };
+
+  Hub.prototype.open = function (stream) {
+    var hub = this;
+    if (stream.source) stream.source.close();
+    clearTimeout(stream.timer);
+    stream.source = null;
+    if (stream.labels.size === 0) return;
+    // A switch to a new set of sessions is no outage: only a stream that
+    // was down stays down until it opens.
+    if (stream.state !== "down") stream.state = "opening";
+    var query = Array.from(stream.labels).sort().map(function (label) {
+      return label.charAt(0) + "=" + encodeURIComponent(label.slice(2));
+    }).join("&");
+    var source = new EventSource(stream.url + "?" + query);
+    stream.source = source;
+    var mine = function () { return stream.source === source; };
+    // Every event's first data line names its session.
+    var split = function (data) {
+      var cut = data.indexOf("\n");
+      return cut < 0 ? [data, ""] : [data.slice(0, cut), data.slice(cut + 1)];
+    };
+    source.onopen = function () {
+      if (!mine()) return;
+      stream.state = "live";
+      stream.failures = 0;
+    };
+    source.addEventListener("state", function (e) {
+      var parts = split(e.data);
+      if (!mine() || !stream.labels.has(parts[0])) return;
+      stream.state = "live";
+      hub.last.set(parts[0], parts[1]);
+      hub.toWatchers(stream.url, parts[0], { type: "state", label: parts[0], html: parts[1] });
+    });
+    source.addEventListener("gone", function (e) {
+      var label = split(e.data)[0];
+      if (!mine() || !stream.labels.has(label)) return;
+      hub.gone.add(label);
+      hub.last.delete(label);
+      hub.toWatchers(stream.url, label, { type: "gone", label: label });
+      setTimeout(function () { hub.sync(); }, 0);
+    });
+    source.onerror = function () {
+      if (!mine()) return;
+      stream.state = "down";
+      stream.labels.forEach(function (label) {
+        hub.toWatchers(stream.url, label, { type: "down", label: label });
+      });
+      // The browser retries a dropped stream itself; one the server
+      // refused (store down, too busy) it gives up on, so retry here,
+      // ever more slowly, at a random point so tabs do not come together.
+      if (source.readyState === EventSource.CLOSED) {
+        stream.failures += 1;
+        var delay = Math.min(30000, 1000 * Math.pow(2, Math.min(stream.failures, 5)));
+        stream.timer = setTimeout(function () { hub.open(stream); }, delay * (0.5 + Math.random() / 2));
+      }
+    };
+  };
+
+  // --------------------------------------------------- as a SharedWorker
+
+  if (typeof document === "undefined") {
+    if (typeof global.onconnect === "undefined") return;
+    var hub = new Hub(function (port, message) { port.postMessage(message); });
+    global.onconnect = function (connect) {
+      var port = connect.ports[0];
+      port.onmessage = function (e) {
+        var msg = e.data || {};
+        if (msg.type === "watch" && typeof msg.url === "string" && Array.isArray(msg.labels)) {
+          hub.watch(port, msg.url, msg.labels.filter(function (l) { return typeof l === "string"; }));
+        } else if (msg.type === "leave") {
+          hub.leave(port);
+        }
+      };
+      port.start();
+    };
+    return;
+  }
+
+  // ------------------------------------------------------------ in a page
+
+  var script = document.currentScript && document.currentScript.src;
+
+  // How this page reaches a hub for the stream at `url`, best first:
+  // - the SharedWorker, shared by every tab of this origin;
+  // - without one (Chrome on Android, or embedded in another site's
+  //   page), the tabs of this origin elect a leader with Web Locks that
+  //   holds the stream and relays it over a BroadcastChannel;
+  // - else a stream of this page's own.
+  function connect(url, deliver) {
+    var sameOrigin = new URL(url).origin === location.origin;
+    if (sameOrigin && global.SharedWorker && script && new URL(script).origin === location.origin) {
+      try {
+        var port = new SharedWorker(script, { name: "weight-converter" }).port;
+        port.onmessage = function (e) { deliver(e.data || {}); };
+        port.start();
+        return {
+          watch: function (labels) { port.postMessage({ type: "watch", url: url, labels: labels }); },
+          leave: function () { port.postMessage({ type: "leave" }); },
+        };
+      } catch (err) { /* fall through */ }
+    }
+    if (global.navigator.locks && global.BroadcastChannel) return viaLeader(url, deliver);
+    var own = new Hub(function (_, message) { deliver(message); });
+    return {
+      watch: function (labels) { own.watch("page", url, labels); },
+      leave: function () { own.leave("page"); },
+    };
+  }
+
+  function viaLeader(url, deliver) {
+    var name = "weight-converter " + url;
+    var me = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    var channel = new BroadcastChannel(name);
+    var hub = null; // set while this tab leads
+    var labels = [];
+    var announce = function () {
+      if (hub) hub.watch(me, url, labels);
+      else channel.postMessage({ type: "watch", client: me, labels: labels });
+    };
+    channel.onmessage = function (e) {
+      var msg = e.data || {};
+      if (msg.to) {
+        if (msg.to === me) deliver(msg);
+      } else if (msg.type === "roll-call") {
+        announce();
+      } else if (hub && msg.type === "watch" && Array.isArray(msg.labels)) {
+        hub.watch(msg.client, url, msg.labels);
+      } else if (hub && msg.type === "leave") {
+        hub.leave(msg.client);
+      }
+    };
+    // Held until this page goes; then the next tab in line takes over,
+    // and every tab tells it what it watches.
+    global.navigator.locks.request(name, function () {
+      hub = new Hub(function (client, message) {
+        if (client === me) deliver(message);
+        else channel.postMessage(Object.assign({ to: client }, message));
+      });
+      hub.watch(me, url, labels);
+      channel.postMessage({ type: "roll-call" });
+      return new Promise(function () {});
+    });
+    return {
+      watch: function (next) { labels = next; announce(); },
+      leave: function () {
+        labels = [];
+        if (hub) hub.leave(me);
+        else channel.postMessage({ type: "leave", client: me });
+      },
+    };
+  }
+
+  // --------------------------------------------------------- live views
+
+  // A live view: an element with data-wc-watch (the session, as the
+  // stream names it) and data-wc-events (the stream's URL).
+  var views = function () { return Array.prototype.slice.call(document.querySelectorAll("[data-wc-watch]")); };
+  var eventsOf = function (view) { return new URL(view.getAttribute("data-wc-events"), location.href).href; };
+
+  // null for an element that goes with no particular state, such as the
+  // message that the session store could not be reached.
+  var version = function (el) {
+    var v = el.getAttribute("data-version");
+    return v === null ? null : Number(v);
+  };
+
+  var syncAttributes = function (target, source, names) {
+    names.forEach(function (name) {
+      if (source.hasAttribute(name)) target.setAttribute(name, source.getAttribute(name));
+      else target.removeAttribute(name);
+    });
+  };
+
+  // Applies an update (a response to this view's change, or a stream
+  // event) to one view, part by part, never going back in time: a stream
+  // event only if it is newer than what the view shows, a response also
+  // if it is as new. Fields are updated in place, so focus and caret
+  // stay; one the user is typing in keeps what is typed.
+  function apply(view, html, fromStream) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    var origin = template.content.querySelector("[data-origin]");
+    var me = view.getAttribute("data-view");
+    if (fromStream && origin && me && origin.getAttribute("data-origin") === me) return;
+    Array.prototype.forEach.call(template.content.querySelectorAll("[data-part]"), function (part) {
+      var target = view.querySelector('[data-part="' + part.getAttribute("data-part") + '"]');
+      if (!target) return;
+      var incoming = version(part), shown = version(target);
+      if (incoming !== null && shown !== null && (incoming < shown || (fromStream && incoming === shown))) return;
+      if (target instanceof HTMLInputElement && part instanceof HTMLInputElement) {
+        var typing = target === document.activeElement && target.value !== target.defaultValue;
+        if (typing && fromStream) return;
+        target.defaultValue = part.defaultValue;
+        target.value = part.defaultValue;
+        syncAttributes(target, part, ["data-version", "aria-invalid"]);
+      } else {
+        target.replaceChildren.apply(target, Array.prototype.slice.call(part.childNodes));
+        syncAttributes(target, part, ["data-version"]);
+      }
+    });
+  }
+
+  // The view's status line, and data-wc-live: "true", "false" or "gone".
+  function setStatus(view, live) {
+    if (view.getAttribute("data-wc-live") === live) return;
+    view.setAttribute("data-wc-live", live);
+    var status = view.querySelector("[data-wc-status]");
+    if (!status) return;
+    if (live === "true") {
+      status.replaceChildren();
+    } else if (live === "false") {
+      status.textContent = status.getAttribute("data-reconnecting");
+    } else {
+      var link = document.createElement("a");
+      link.href = status.getAttribute("data-restart-href");
+      link.textContent = status.getAttribute("data-restart");
+      status.replaceChildren(status.getAttribute("data-gone") + " ", link);
+    }
+  }
+
+  var hubs = new Map(); // stream URL → {hub connection, watched: "labels|count"}
+
+  function deliver(url, msg) {
+    views().forEach(function (view) {
+      if (view.getAttribute("data-wc-watch") !== msg.label || eventsOf(view) !== url) return;
+      if (view.getAttribute("data-wc-live") === "gone") return;
+      if (msg.type === "state") {
+        apply(view, msg.html, true);
+        setStatus(view, "true");
+      } else if (msg.type === "down") {
+        setStatus(view, "false");
+      } else if (msg.type === "gone") {
+        setStatus(view, "gone");
+      }
+    });
+  }
+
+  // Tells each hub what this page's views watch now. A view added for a
+  // session already watched (a second fragment) is told again too, so the
+  // hub catches it up.
+  function rescan() {
+    var byUrl = new Map();
+    views().forEach(function (view) {
+      var url = eventsOf(view);
+      var entry = byUrl.get(url) || { labels: new Set(), count: 0 };
+      entry.labels.add(view.getAttribute("data-wc-watch"));
+      entry.count += 1;
+      byUrl.set(url, entry);
+    });
+    hubs.forEach(function (known, url) {
+      if (!byUrl.has(url) && known.watched !== "") {
+        known.hub.leave();
+        known.watched = "";
+      }
+    });
+    byUrl.forEach(function (entry, url) {
+      var known = hubs.get(url);
+      if (!known) {
+        known = { hub: connect(url, function (msg) { deliver(url, msg); }), watched: "" };
+        hubs.set(url, known);
+      }
+      var labels = Array.from(entry.labels).sort();
+      var watched = labels.join(" ") + "|" + entry.count;
+      if (watched === known.watched) return;
+      known.watched = watched;
+      known.hub.watch(labels);
+    });
+  }
+
+  var pending = false;
+  var later = function () {
+    if (pending) return;
+    pending = true;
+    setTimeout(function () { pending = false; rescan(); }, 0);
+  };
+  // Whether a mutation added or removed a view (not just its content).
+  var movesViews = function (records) {
+    var isOrHasView = function (node) {
+      return node.nodeType === 1 && (node.hasAttribute("data-wc-watch") || node.querySelector("[data-wc-watch]"));
+    };
+    return records.some(function (record) {
+      return Array.prototype.some.call(record.addedNodes, isOrHasView) ||
+        Array.prototype.some.call(record.removedNodes, isOrHasView);
+    });
+  };
+  var start = function () {
+    rescan();
+    // Fragments come and go (htmx loads them into a host page).
+    new MutationObserver(function (records) { if (movesViews(records)) later(); })
+      .observe(document.documentElement, { childList: true, subtree: true });
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+  global.addEventListener("pagehide", function () {
+    hubs.forEach(function (known) { known.hub.leave(); known.watched = ""; });
+  });
+  global.addEventListener("pageshow", function (e) { if (e.persisted) rescan(); });
+
+  // ------------------------------------------------------ the widgets
 
   // ArrowUp / ArrowDown step like + / −, as in a number input.
   document.addEventListener("keydown", function (e) {
@@ -51,11 +443,22 @@
     lastCommit.set(form, { value: value, at: now });
   });
 
+  // Every answer to a change (the other field and the dump; a refusal;
+  // an error's message line) is applied to the view that sent it.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt;
+    var xhr = e.detail.xhr;
+    if (!(form instanceof HTMLFormElement) || !xhr || !xhr.responseText) return;
+    var view = form.closest("[data-wc-watch]");
+    if (view) apply(view, xhr.responseText, false);
+  });
+
   // Once a commit is accepted, show it as Streamlit does: two decimals.
   // Only if the field still holds what was sent, so later typing is kept.
   document.addEventListener("htmx:afterRequest", function (e) {
     var form = e.detail.elt;
-    if (!e.detail.successful || !(form instanceof HTMLFormElement)) return;
+    // Not after a refusal (422, which htmx is told is no error).
+    if (!e.detail.xhr || e.detail.xhr.status !== 200 || !(form instanceof HTMLFormElement)) return;
     var params = e.detail.requestConfig && e.detail.requestConfig.parameters;
     if (!params || params.step) return;
     Array.prototype.forEach.call(form.querySelectorAll("input[inputmode=decimal]"), function (input) {
@@ -72,112 +475,4 @@
   document.addEventListener("change", function (e) {
     if (e.target instanceof HTMLInputElement) e.target.defaultValue = e.target.value;
   });
-
-  // True while htmx applies a server-sent event rather than a response to
-  // this view's own request.
-  var fromStream = false;
-  document.addEventListener("htmx:sseBeforeMessage", function (e) {
-    // When tabs share one stream, drop this view's own echo here.
-    var me = view();
-    if (me && e.detail && typeof e.detail.data === "string" &&
-        e.detail.data.indexOf('data-origin="' + me + '"') !== -1) {
-      e.preventDefault();
-      return;
-    }
-    fromStream = true;
-  });
-  document.addEventListener("htmx:sseMessage", function () { fromStream = false; });
-
-  // null for an element that goes with no particular state, such as the
-  // message that the session store could not be reached.
-  var version = function (el) {
-    var v = el && el.getAttribute && el.getAttribute("data-version");
-    return v === null || v === undefined ? null : Number(v);
-  };
-
-  document.addEventListener("htmx:oobBeforeSwap", function (e) {
-    var target = e.detail.target;
-    var incoming = e.detail.fragment && e.detail.fragment.firstElementChild;
-    if (!target || !incoming) return;
-    // Never go back in time: a late response loses to a newer event.
-    var incomingVersion = version(incoming), targetVersion = version(target);
-    if (incomingVersion !== null && targetVersion !== null && incomingVersion < targetVersion) {
-      e.preventDefault();
-      return;
-    }
-    if (target instanceof HTMLInputElement && incoming instanceof HTMLInputElement) {
-      e.preventDefault();
-      var typing = target === document.activeElement && target.value !== target.defaultValue;
-      if (typing && fromStream) return; // keep what the user is typing
-      // Update in place: the element, its focus and its caret stay.
-      target.defaultValue = incoming.defaultValue;
-      target.value = incoming.value;
-      ["data-version", "aria-invalid"].forEach(function (name) {
-        if (incoming.hasAttribute(name)) target.setAttribute(name, incoming.getAttribute(name));
-        else target.removeAttribute(name);
-      });
-    }
-  });
-})();
-
-// Every tab of this origin shares one event stream per session through a
-// SharedWorker (see stream-worker.js). htmx's SSE extension asks
-// htmx.createEventSource for its stream; this hands it an EventSource
-// look-alike fed by the worker, or a direct EventSource where that can't
-// work (no SharedWorker, or a stream on another origin).
-(function () {
-  "use strict";
-  if (!window.SharedWorker || !window.htmx) return;
-  var main = document.querySelector("[data-stream-worker]");
-  var workerUrl = main && main.getAttribute("data-stream-worker");
-  if (!workerUrl) return;
-
-  var direct = function (url) { return new EventSource(url, { withCredentials: true }); };
-
-  function SharedStream(url) {
-    var target = new EventTarget();
-    var stream = this;
-    this.url = url;
-    this.readyState = 0; // CONNECTING
-    this.onopen = null;
-    this.onerror = null;
-    this.addEventListener = target.addEventListener.bind(target);
-    this.removeEventListener = target.removeEventListener.bind(target);
-    var worker = new SharedWorker(workerUrl, { name: "weight-converter-streams" });
-    this.port = worker.port;
-    this.port.onmessage = function (e) {
-      var msg = e.data || {};
-      if (msg.type === "open") {
-        stream.readyState = 1;
-        if (stream.onopen) stream.onopen(new Event("open"));
-      } else if (msg.type === "error") {
-        stream.readyState = msg.readyState;
-        if (stream.onerror) stream.onerror(new Event("error"));
-      } else if (msg.type === "message") {
-        target.dispatchEvent(new MessageEvent(msg.event, { data: msg.data, lastEventId: msg.lastEventId }));
-      }
-    };
-    this.port.start();
-    // The per-tab view id stays out of the shared URL; this page drops its
-    // own echoes itself (see htmx:sseBeforeMessage).
-    var shared = new URL(url, location.href);
-    shared.searchParams.delete("view");
-    this.port.postMessage({ type: "open", url: shared.href });
-    window.addEventListener("pagehide", function () { stream.close(); });
-  }
-  SharedStream.prototype.close = function () {
-    if (this.readyState === 2) return;
-    this.readyState = 2; // CLOSED
-    this.port.postMessage({ type: "close" });
-  };
-
-  htmx.createEventSource = function (url) {
-    var absolute = new URL(url, location.href);
-    if (absolute.origin !== location.origin) return direct(url);
-    try {
-      return new SharedStream(absolute.href);
-    } catch (err) {
-      return direct(url);
-    }
-  };
-})();
+})(self);

@@ -14,10 +14,14 @@ pub struct Asset {
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-// HTMX, SSE, APP_JS, APP_CSS, STREAM_WORKER
+// HTMX, APP_JS, APP_CSS
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
-const ALL: [&Asset; 5] = [&HTMX, &SSE, &APP_JS, &APP_CSS, &STREAM_WORKER];
+const ALL: [&Asset; 3] = [&HTMX, &APP_JS, &APP_CSS];
+
+/// `app.js` under a name that stays, for pages on other sites that embed
+/// fragments: they cannot know the current content hash.
+pub const APP_JS_FOR_EMBEDS: &str = "app.js";
 
 /// A content coding a client accepts, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +33,9 @@ pub enum Coding {
 
 impl Asset {
     pub fn find(name: &str) -> Option<&'static Asset> {
+        if name == APP_JS_FOR_EMBEDS {
+            return Some(&APP_JS);
+        }
         ALL.into_iter().find(|a| a.name == name)
     }
 

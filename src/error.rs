@@ -143,8 +143,8 @@ impl AppError {
         response
     }
 
-    /// For htmx posting one widget: the message under that field, swapped
-    /// out of band, so what the user typed stays in the field.
+    /// For htmx posting one widget: the message under that field (which
+    /// `app.js` puts in place), so what the user typed stays in the field.
     pub fn for_field(self, key: Key) -> Response {
         let (_, message) = self.title_and_message();
         self.respond(field_error_response(key, message))

@@ -101,6 +101,13 @@ async fn nginx_round_robin_over_two_replicas_serves_one_session() {
 
     let mut stream = SseStream::connect(client, &format!("{front}{page}/events"), None).await;
     assert_eq!(stream.expect_event().await.version(), 0);
+    // And the one stream the page's app.js opens (`data-wc-events`), whose
+    // events name their session on their first data line.
+    let sid = page.strip_prefix("/s/").expect("/s/{sid}");
+    let label = format!("s:{sid}");
+    let mut shared = SseStream::connect(client, &format!("{front}/events?s={sid}"), None).await;
+    let first = shared.expect_event().await;
+    assert_eq!(first.data.split_once('\n').map(|(l, _)| l), Some(label.as_str()));
     for (version, lbs) in (1..=6).zip(["1", "2", "3", "4", "5", "6"]) {
         let response = client
             .post(format!("{front}{page}/widgets/lbs"))
@@ -121,6 +128,11 @@ async fn nginx_round_robin_over_two_replicas_serves_one_session() {
         let event =
             stream.next_event_within(FAN_OUT_BOUND).await.expect("an event within 1 s").expect("an event");
         assert_eq!(event.version(), version);
+        let event =
+            shared.next_event_within(FAN_OUT_BOUND).await.expect("an event within 1 s").expect("an event");
+        let (named, markup) = event.data.split_once('\n').expect("a labelled event");
+        assert_eq!(named, label, "change {version}");
+        assert_eq!(common::sse::dump_pair(markup).0, lbs.parse::<f64>().unwrap(), "change {version}");
     }
     // Round robin, not sticky: both replicas applied changes.
     let (on_a, on_b) = (changes_applied(&a), changes_applied(&b));

@@ -10,7 +10,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::binary::{self, KillOnDrop};
-use common::checks::{Reply, assert_error_page, check_state_json};
+use common::checks::{
+    Reply, assert_error_page, assert_live_root, assert_view_id, assert_view_ids, check_state_json, part_names,
+};
 use common::html;
 use common::sse::{READ_TIMEOUT, SseStream, dump_pair};
 use common::{TestApp, spawn_app, spawn_app_with};
@@ -24,8 +26,11 @@ const EVIL_ORIGIN: &str = "http://evil.example";
 /// Generous bounds on anything polled: only there to turn a hang into a failure.
 const POLL_LIMIT: Duration = Duration::from_secs(15);
 
-/// Attributes that hold URLs in our markup.
-const URL_ATTRS: [&str; 6] = ["hx-post", "hx-get", "action", "sse-connect", "href", "src"];
+/// Attributes that hold URLs in our markup: links and forms, the stream
+/// `app.js` opens (`data-wc-events`) and the status line's way back to a
+/// new session (`data-restart-href`).
+const URL_ATTRS: [&str; 7] =
+    ["hx-post", "hx-get", "action", "data-wc-events", "data-restart-href", "href", "src"];
 
 // ---- helpers ----------------------------------------------------------------------------
 
@@ -183,24 +188,36 @@ async fn the_read_only_view_shows_the_state_and_never_the_session_id() {
     assert!(page.content_type().starts_with("text/html"));
     let body = &page.body;
     assert!(body.contains("4.5359237"), "the dump shows full precision: {body}");
-    let kg = html::by_id(body, "wc-kg").expect("a kg value");
+    let kg = html::part(body, "output", "kg").expect("a kg value");
     assert_eq!(html::text(body, &kg).trim(), "4.54", "the kg value shows two decimals");
-    let lbs = html::by_id(body, "wc-lbs").expect("an lbs value");
+    let lbs = html::part(body, "output", "lbs").expect("an lbs value");
     assert_eq!(html::text(body, &lbs).trim(), "10.00");
+    // Labelled by ids of this view alone.
+    let ids = assert_view_ids(body, "output", "/v/{token}");
+    let again = app.get(&format!("/v/{token}")).await.body;
+    for id in assert_view_ids(&again, "output", "/v/{token} again") {
+        assert!(!ids.contains(&id), "two renders of the read-only page share the id {id}");
+    }
     assert_eq!(dump_pair(body), (10.0, 4.5359237));
     let lower = body.to_ascii_lowercase();
     for writable in ["<input", "<form", "<button", "<textarea", "<select", "hx-post", "contenteditable"] {
         assert!(!lower.contains(writable), "the read-only page has {writable}: {body}");
     }
     assert_no_sid(body, &sid, "/v/{token}");
-    // It is live: it streams from its own, read-only, events.
-    let main = html::tags(body, "main").into_iter().next().expect("main");
-    assert_eq!(main.attr("sse-connect"), Some(format!("/v/{token}/events").as_str()));
+    // It is live: it watches the session by its token, and writes nothing.
+    let main = assert_live_root(body, "main", &format!("v:{token}"), "/events", "/v/{token}");
+    assert!(!main.has("data-view"), "a read-only view names no writer: {main:?}");
 
     for path in ["fragments/state", "fragments/converter"] {
         let reply = app.get(&format!("/v/{token}/{path}")).await;
         assert_fragment(&reply, path);
         assert_no_sid(&reply.body, &sid, path);
+        let events = format!("{}/events", app.base);
+        let root = assert_live_root(&reply.body, "div", &format!("v:{token}"), &events, path);
+        assert!(!root.has("data-view"), "{path}: {root:?}");
+        if path == "fragments/converter" {
+            assert_view_ids(&reply.body, "output", path);
+        }
         let lower = reply.body.to_ascii_lowercase();
         assert!(!lower.contains("<input") && !lower.contains("<form"), "{path}: {}", reply.body);
         assert!(reply.body.contains("4.5359237") || reply.body.contains("4.54"), "{path}: {}", reply.body);
@@ -221,6 +238,13 @@ async fn the_read_only_view_shows_the_state_and_never_the_session_id() {
     assert_no_sid(&first.data, &sid, "the first read-only event");
     assert!(!first.data.to_ascii_lowercase().contains("<input"), "{}", first.data);
     assert!(!first.id.as_deref().unwrap_or("").contains(&sid));
+    // And on the one stream the views' app.js opens for the token.
+    let mut shared = stream(&app, &format!("/events?v={token}")).await;
+    let first = shared.expect_event().await;
+    let (label, html) = first.data.split_once('\n').expect("a labelled event");
+    assert_eq!((first.event.as_str(), label), ("state", format!("v:{token}").as_str()));
+    assert_eq!(dump_pair(html), (10.0, 4.5359237));
+    assert_no_sid(&first.data, &sid, "the first event of /events?v=");
 }
 
 #[tokio::test]
@@ -316,18 +340,38 @@ async fn fragments_are_fragments_with_absolute_urls_from_the_host_header() {
     let converter = app.get(&format!("/s/{sid}/fragments/converter")).await;
     assert_fragment(&converter, "the converter");
     let names = assert_absolute_urls(&converter.body, &app.base, "the converter");
-    for needed in ["hx-post", "action", "sse-connect"] {
+    for needed in ["hx-post", "action", "data-wc-events"] {
         assert!(names.iter().any(|n| n == needed), "the converter has no {needed}: {}", converter.body);
     }
     let posts: Vec<_> = urls(&converter.body).into_iter().filter(|(n, _)| n == "hx-post").collect();
     assert_eq!(posts.len(), 2, "{posts:?}");
     assert!(posts.iter().any(|(_, u)| *u == format!("{}/s/{sid}/widgets/lbs", app.base)), "{posts:?}");
+    let events = format!("{}/events", app.base);
+    let root = assert_live_root(&converter.body, "div", &format!("s:{sid}"), &events, "the converter");
+    let view = root.attr("data-view").expect("the converter names its view");
+    assert_view_id(view, "the converter");
+    // Its forms post as it, so its own change is not echoed back to it.
+    let posted: Vec<String> = html::tags(&converter.body, "input")
+        .iter()
+        .filter(|i| i.attr("name") == Some("view") && i.attr("type") == Some("hidden"))
+        .filter_map(|i| i.attr("value").map(str::to_owned))
+        .collect();
+    assert_eq!(posted, [view, view], "{}", converter.body);
+    let ids = assert_view_ids(&converter.body, "input", "the converter");
+    assert_eq!(ids[0], format!("wc-{view}-lbs"), "{ids:?}");
+    // Two fragments on one host page: no id in common.
+    let other = app.get(&format!("/s/{sid}/fragments/converter")).await;
+    for id in assert_view_ids(&other.body, "input", "the converter again") {
+        assert!(!ids.contains(&id), "two converters of one session share the id {id}");
+    }
 
     let state = app.get(&format!("/s/{sid}/fragments/state")).await;
     assert_fragment(&state, "the state");
     let names = assert_absolute_urls(&state.body, &app.base, "the state");
-    assert!(names.iter().any(|n| n == "sse-connect"), "the state has no stream: {}", state.body);
-    assert!(html::element(&state.body, "pre", "wc-state").is_some(), "{}", state.body);
+    assert!(names.iter().any(|n| n == "data-wc-events"), "the state has no stream: {}", state.body);
+    let root = assert_live_root(&state.body, "div", &format!("s:{sid}"), &events, "the state");
+    assert!(!root.has("data-view"), "the state writes nothing: {root:?}");
+    assert_eq!(part_names(&state.body), [("pre".to_owned(), "state".to_owned())], "{}", state.body);
 
     // Another Host: the URLs follow it, not the address the server bound.
     let custom =
@@ -343,16 +387,21 @@ async fn the_fragments_stream_stays_live() {
     let app = spawn_app().await;
     let sid = app.new_session().await;
     let state = app.get(&format!("/s/{sid}/fragments/state")).await;
-    let url = urls(&state.body)
-        .into_iter()
-        .find_map(|(name, value)| (name == "sse-connect").then_some(value))
-        .expect("sse-connect");
+    // What app.js opens: the root's stream, for the session it watches.
+    let root =
+        html::start_tags(&state.body).into_iter().find(|t| t.has("data-wc-watch")).expect("a live root");
+    let (events_url, watch) = (root.attr("data-wc-events").unwrap(), root.attr("data-wc-watch").unwrap());
+    let (kind, id) = watch.split_once(':').expect("s:{sid}");
+    let url = format!("{events_url}?{kind}={id}");
     let mut events = SseStream::connect(&app.client, &url, None).await;
-    let start = events.expect_event().await.version();
+    let first = events.expect_event().await;
+    let (label, html) = first.data.split_once('\n').expect("a labelled event");
+    assert_eq!((first.event.as_str(), label, dump_pair(html)), ("state", watch, (0.0, 0.0)));
     let reply = app.post_form(&sid, "lbs", &[("lbs", "10")], true).await;
     assert_eq!(reply.status, 200);
-    let seen = events.read_until_version(start + 1).await;
-    assert_eq!(seen.last().expect("an event").pair(), (10.0, 4.5359237));
+    let next = events.expect_event().await;
+    let (label, html) = next.data.split_once('\n').expect("a labelled event");
+    assert_eq!((next.event.as_str(), label, dump_pair(html)), ("state", watch, (10.0, 4.5359237)));
 }
 
 #[tokio::test]
@@ -373,25 +422,41 @@ async fn public_url_is_the_base_of_every_fragment_url() {
             let reply = get_with(&app, &path, &headers).await;
             assert_fragment(&reply, &path);
             let names = assert_absolute_urls(&reply.body, "https://weights.example.com", &path);
-            assert!(names.iter().any(|n| n == "sse-connect"), "{path}: {}", reply.body);
+            assert!(names.iter().any(|n| n == "data-wc-events"), "{path}: {}", reply.body);
+            let root = html::start_tags(&reply.body).into_iter().find(|t| t.has("data-wc-watch"));
+            let root = root.unwrap_or_else(|| panic!("{path}: no live root"));
+            assert_eq!(root.attr("data-wc-events"), Some("https://weights.example.com/events"), "{path}");
             assert!(!reply.body.contains(&app.base), "{path} names the bound address");
         }
     }
 }
 
+/// `?stream=shared` once left a fragment without a stream of its own; it
+/// is accepted and ignored now: app.js shares one stream among all the
+/// views of a page, so every fragment is a live view like the others.
 #[tokio::test]
-async fn a_shared_state_fragment_has_no_stream_of_its_own() {
+async fn a_shared_state_fragment_is_a_live_view_like_the_others() {
     let app = spawn_app().await;
     let (sid, token) = app.session_and_token().await;
-    for path in [
-        format!("/s/{sid}/fragments/state?stream=shared"),
-        format!("/v/{token}/fragments/state?stream=shared"),
+    app.commit(&sid, "lbs", "10").await;
+    let events = format!("{}/events", app.base);
+    for (path, watch) in [
+        (format!("/s/{sid}/fragments/state"), format!("s:{sid}")),
+        (format!("/v/{token}/fragments/state"), format!("v:{token}")),
     ] {
-        let reply = app.get(&path).await;
-        assert_fragment(&reply, &path);
-        assert!(!reply.body.contains("sse-connect"), "{path}: {}", reply.body);
-        assert!(html::element(&reply.body, "pre", "wc-state").is_some(), "{path}: {}", reply.body);
-        assert_absolute_urls(&reply.body, &app.base, &path);
+        let shared_path = format!("{path}?stream=shared");
+        let shared = app.get(&shared_path).await;
+        assert_fragment(&shared, &shared_path);
+        let root = assert_live_root(&shared.body, "div", &watch, &events, &shared_path);
+        assert!(!root.has("data-view"), "{shared_path}: {root:?}");
+        assert_eq!(part_names(&shared.body), [("pre".to_owned(), "state".to_owned())], "{}", shared.body);
+        assert_eq!(dump_pair(&shared.body), (10.0, 4.5359237));
+        assert_absolute_urls(&shared.body, &app.base, &shared_path);
+        // The very same fragment as without the parameter.
+        assert_eq!(shared.body, app.get(&path).await.body, "{shared_path}");
+        if watch.starts_with("v:") {
+            assert_no_sid(&shared.body, &sid, &shared_path);
+        }
     }
 }
 
@@ -511,10 +576,15 @@ async fn an_allowed_origin_can_embed_stream_and_post() {
     let (sid, token) = app.session_and_token().await;
     let origin = [("origin", HOST_ORIGIN)];
 
-    for path in [format!("/s/{sid}/events"), format!("/v/{token}/events")] {
+    // The stream the fragments' app.js opens, and the per-session ones.
+    for path in
+        [format!("/events?s={sid}&v={token}"), format!("/s/{sid}/events"), format!("/v/{token}/events")]
+    {
         let reply = stream_headers(&app, &path, HOST_ORIGIN).await;
         assert_allows(&reply, HOST_ORIGIN, &path);
     }
+    let reply = get_with(&app, "/assets/app.js", &origin).await;
+    assert_eq!(reply.status, 200, "the stable app.js for host pages");
     for path in [
         format!("/s/{sid}/fragments/converter"),
         format!("/s/{sid}/fragments/state"),
@@ -551,8 +621,10 @@ async fn another_origin_gets_no_cors_headers() {
             let reply = get_with(&app, &path, &[("origin", origin)]).await;
             assert_no_cors(&reply, &format!("{path} from {origin}"));
         }
-        let reply = stream_headers(&app, &format!("/s/{sid}/events"), origin).await;
-        assert_no_cors(&reply, &format!("events from {origin}"));
+        for path in [format!("/s/{sid}/events"), format!("/events?s={sid}")] {
+            let reply = stream_headers(&app, &path, origin).await;
+            assert_no_cors(&reply, &format!("{path} from {origin}"));
+        }
         let headers = [("origin", origin), ("hx-request", "true")];
         let reply =
             request(&app, Method::POST, &format!("/s/{sid}/widgets/lbs"), &headers, Some("lbs=1")).await;
@@ -576,7 +648,7 @@ async fn without_allowed_origins_nobody_gets_cors_headers() {
             assert_eq!(reply.status, 200);
             assert_no_cors_at_all(&reply, &format!("{path} from {origin}"));
         }
-        for path in [format!("/s/{sid}/events"), format!("/v/{token}/events")] {
+        for path in [format!("/s/{sid}/events"), format!("/v/{token}/events"), format!("/events?v={token}")] {
             let reply = stream_headers(&app, &path, origin).await;
             assert_no_cors_at_all(&reply, &format!("{path} from {origin}"));
         }

@@ -273,6 +273,14 @@ async fn another_site_cannot_start_sessions_except_by_a_link() {
     assert_eq!(app.counter("weight_converter_sessions_created_total"), 1);
 }
 
+/// The stream a fragment's `app.js` opens, and where its first form posts.
+fn fragment_urls(body: &str) -> (String, String) {
+    let tags = common::html::start_tags(body);
+    let root = tags.iter().find(|t| t.has("data-wc-watch")).unwrap_or_else(|| panic!("no live root: {body}"));
+    let form = tags.iter().find(|t| t.name == "form").unwrap_or_else(|| panic!("no form: {body}"));
+    (root.attr("data-wc-events").unwrap_or("").to_owned(), form.attr("hx-post").unwrap_or("").to_owned())
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_fragment_urls_follow_x_forwarded_proto_and_host() {
     let app = app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
@@ -280,7 +288,11 @@ async fn behind_a_trusted_proxy_fragment_urls_follow_x_forwarded_proto_and_host(
     let path = format!("/s/{sid}/fragments/converter");
     let forwarded = [("x-forwarded-proto", "https"), ("x-forwarded-host", "weights.example.com")];
     let body = app.get_with(&path, &forwarded).await.text().await.unwrap();
-    assert!(body.contains(&format!("https://weights.example.com/s/{sid}/events")), "{body}");
+    let want = (
+        "https://weights.example.com/events".to_owned(),
+        format!("https://weights.example.com/s/{sid}/widgets/lbs"),
+    );
+    assert_eq!(fragment_urls(&body), want, "{body}");
     // From a peer that is not a trusted proxy, the headers are ignored.
     let untrusted = client_from("127.0.0.2");
     let mut request = untrusted.get(app.url(&path));
@@ -289,7 +301,8 @@ async fn behind_a_trusted_proxy_fragment_urls_follow_x_forwarded_proto_and_host(
     }
     let body = request.send().await.unwrap().text().await.unwrap();
     assert!(!body.contains("weights.example.com"), "{body}");
-    assert!(body.contains(&format!("http://{}/s/{sid}/events", app.addr)), "{body}");
+    let want = (format!("http://{}/events", app.addr), format!("http://{}/s/{sid}/widgets/lbs", app.addr));
+    assert_eq!(fragment_urls(&body), want, "{body}");
 }
 
 /// The in-memory store, with a bug: resolving a read token panics.

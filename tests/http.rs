@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::checks::{LB_IN_KG, assert_no_store, check_state_json, form_body, number, raw_number};
+use common::checks::{
+    LB_IN_KG, assert_live_root, assert_no_store, assert_update, assert_view_id, assert_view_ids,
+    check_state_json, form_body, number, raw_number,
+};
 use common::html;
 use common::spawn_app;
 
@@ -60,29 +63,31 @@ async fn the_page_is_the_tutorial_app() {
     let h2: Vec<String> = html::tags(&page, "h2").iter().map(|t| html::text(&page, t)).collect();
     assert_eq!(h2, ["Input", "Output"]);
 
-    let label = |id: &str| {
-        let tag = html::tags(&page, "label").into_iter().find(|l| l.attr("for") == Some(id));
-        let tag = tag.unwrap_or_else(|| panic!("no label for {id}"));
+    // Each field's label is the one whose `for` is the field's id.
+    let label = |key: &str| {
+        let input = html::part(&page, "input", key).unwrap_or_else(|| panic!("no {key} input"));
+        let tag = html::tags(&page, "label").into_iter().find(|l| l.attr("for") == Some(input.id()));
+        let tag = tag.unwrap_or_else(|| panic!("no label for the {key} input {input:?}"));
         (html::text(&page, &tag), tag.start)
     };
-    let (pounds, pounds_at) = label("wc-lbs");
-    let (kilograms, kilograms_at) = label("wc-kg");
+    let (pounds, pounds_at) = label("lbs");
+    let (kilograms, kilograms_at) = label("kg");
     assert_eq!(pounds.trim(), "Pounds:");
     assert_eq!(kilograms.trim(), "Kilograms:");
 
-    for (key, id) in [("lbs", "wc-lbs"), ("kg", "wc-kg")] {
-        let input = html::element(&page, "input", id).unwrap_or_else(|| panic!("no input #{id}"));
-        assert_eq!(input.attr("name"), Some(key), "{id} name");
-        assert_eq!(input.attr("type"), Some("text"), "{id} must be type=text, not number");
-        assert_eq!(input.attr("inputmode"), Some("decimal"), "{id} inputmode");
-        assert_eq!(input.attr("value"), Some("0.00"), "{id} shows two decimals");
+    for key in ["lbs", "kg"] {
+        let input = html::part(&page, "input", key).unwrap_or_else(|| panic!("no {key} input"));
+        assert_eq!(input.attr("name"), Some(key), "{key} name");
+        assert_eq!(input.attr("type"), Some("text"), "{key} must be type=text, not number");
+        assert_eq!(input.attr("inputmode"), Some("decimal"), "{key} inputmode");
+        assert_eq!(input.attr("value"), Some("0.00"), "{key} shows two decimals");
     }
 
     // Top to bottom: Input, Pounds, Kilograms, Output, the caption, the dump.
     let input_at = page.find(">Input<").expect("Input header");
     let output_at = page.find(">Output<").expect("Output header");
     let caption_at = page.find("st.session_state object:").expect("the st.write caption");
-    let dump = html::element(&page, "pre", "wc-state").expect("the state dump");
+    let dump = html::part(&page, "pre", "state").expect("the state dump");
     assert!(input_at < pounds_at && pounds_at < kilograms_at && kilograms_at < output_at);
     assert!(output_at < caption_at && caption_at < dump.start);
 
@@ -90,6 +95,63 @@ async fn the_page_is_the_tutorial_app() {
     let shown = html::text(&page, &dump);
     assert!(shown.contains('\n'), "the dump is not indented: {shown:?}");
     assert_eq!(check_state_json(&shown), Ok((0.0, 0.0)), "{shown}");
+}
+
+#[tokio::test]
+async fn the_page_is_one_live_view_of_its_session() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let page = app.page(&sid).await;
+    let main = assert_live_root(&page, "main", &format!("s:{sid}"), "/events", "the page");
+    // Everything the user sees is inside it.
+    let main_html = html::inner_html(&page, &main);
+    for part in ["lbs", "kg"] {
+        assert!(html::part(main_html, "input", part).is_some(), "the {part} field is outside the view");
+    }
+    assert!(html::part(main_html, "pre", "state").is_some(), "the dump is outside the view");
+    // It names itself, and its forms post as it, so its own change is not
+    // echoed back to it.
+    let view = main.attr("data-view").expect("the page names its view");
+    assert_view_id(view, "the page's view");
+    let hidden: Vec<html::Tag> =
+        html::tags(&page, "input").into_iter().filter(|i| i.attr("name") == Some("view")).collect();
+    assert!(hidden.iter().all(|i| i.attr("type") == Some("hidden")), "{hidden:?}");
+    let views: Vec<Option<&str>> = hidden.iter().map(|i| i.attr("value")).collect();
+    assert_eq!(views, [Some(view), Some(view)], "each form posts the page's view");
+    // The dump and the message lines are what updates name.
+    let dump = html::part(&page, "pre", "state").expect("the dump");
+    assert_eq!(dump.id(), "", "the dump has no id: {dump:?}");
+    assert_eq!(dump.attr("data-version"), Some("0"), "{dump:?}");
+    for key in ["lbs", "kg"] {
+        let message = html::part(&page, "p", &format!("{key}-msg")).expect("a message line");
+        assert_eq!((message.attr("role"), message.attr("data-version")), (Some("alert"), Some("0")));
+        assert_eq!(html::text(&page, &message), "", "{key}: a message on a fresh page");
+    }
+}
+
+#[tokio::test]
+async fn element_ids_are_per_view_and_labels_point_at_them() {
+    let app = spawn_app().await;
+    let sid = app.new_session().await;
+    let first = app.page(&sid).await;
+    let second = app.page(&sid).await;
+    let first_ids = assert_view_ids(&first, "input", "the page");
+    let second_ids = assert_view_ids(&second, "input", "the page again");
+    assert_eq!(first_ids.len(), 4, "{first_ids:?}");
+    for id in &first_ids {
+        assert!(!second_ids.contains(id), "two renders of the page share the id {id}");
+    }
+    // The ids are the view's: the one the page names itself by.
+    let view = html::tags(&first, "main")[0].attr("data-view").expect("data-view").to_owned();
+    assert_eq!(
+        first_ids,
+        [
+            format!("wc-{view}-lbs"),
+            format!("wc-{view}-lbs-msg"),
+            format!("wc-{view}-kg"),
+            format!("wc-{view}-kg-msg")
+        ]
+    );
 }
 
 #[tokio::test]
@@ -104,7 +166,11 @@ async fn each_field_is_a_plain_form_with_set_before_minus_and_plus() {
         assert!(form.attr("method").is_some_and(|m| m.eq_ignore_ascii_case("post")), "{form:?}");
         let input = html::tags(inside, "input").into_iter().find(|i| i.attr("name") == Some(key));
         let input = input.unwrap_or_else(|| panic!("the {key} input is not inside its form"));
-        assert_eq!(input.id(), format!("wc-{key}"));
+        assert_eq!(input.attr("data-part"), Some(key), "{input:?}");
+        assert!(input.id().starts_with("wc-") && input.id().ends_with(&format!("-{key}")), "{input:?}");
+        // app.js applies the answer itself; htmx swaps nothing.
+        assert_eq!(form.attr("hx-swap"), Some("none"), "{form:?}");
+        assert_eq!(form.attr("hx-post"), Some(action.as_str()), "{form:?}");
 
         let submits: Vec<html::Tag> = html::tags(inside, "button")
             .into_iter()
@@ -131,10 +197,10 @@ async fn fields_show_two_decimals_and_the_dump_full_precision() {
     let sid = app.new_session().await;
     app.commit(&sid, "lbs", "10").await;
     let page = app.page(&sid).await;
-    let value = |id: &str| html::element(&page, "input", id).and_then(|t| t.attr("value").map(str::to_owned));
-    assert_eq!(value("wc-lbs").as_deref(), Some("10.00"));
-    assert_eq!(value("wc-kg").as_deref(), Some("4.54"));
-    let dump = html::element(&page, "pre", "wc-state").expect("dump");
+    let value = |key: &str| html::part(&page, "input", key).and_then(|t| t.attr("value").map(str::to_owned));
+    assert_eq!(value("lbs").as_deref(), Some("10.00"));
+    assert_eq!(value("kg").as_deref(), Some("4.54"));
+    let dump = html::part(&page, "pre", "state").expect("dump");
     let shown = html::text(&page, &dump);
     assert_eq!(check_state_json(&shown), Ok((10.0, 4.5359237)), "{shown}");
     assert!(shown.contains("4.5359237") && shown.contains("10.0"), "{shown}");
@@ -148,7 +214,7 @@ async fn a_reload_keeps_the_state() {
     let first = app.page(&sid).await;
     let second = app.page(&sid).await;
     for page in [first, second] {
-        let kg = html::element(&page, "input", "wc-kg").expect("kg input");
+        let kg = html::part(&page, "input", "kg").expect("kg input");
         assert_eq!(kg.attr("value"), Some("2.00"));
     }
 }
@@ -156,7 +222,7 @@ async fn a_reload_keeps_the_state() {
 // ---- POST /s/{sid}/widgets/{key} with htmx --------------------------------
 
 #[tokio::test]
-async fn htmx_pounds_swap_kilograms_and_the_dump_but_never_pounds() {
+async fn htmx_pounds_update_kilograms_and_the_dump_but_never_pounds() {
     let app = spawn_app().await;
     let sid = app.new_session().await;
     let reply = app.post_form(&sid, "lbs", &[("lbs", "10")], true).await;
@@ -166,37 +232,32 @@ async fn htmx_pounds_swap_kilograms_and_the_dump_but_never_pounds() {
     let body = &reply.body;
     assert!(!body.contains("<html"), "a fragment, not a page: {body}");
 
-    let kg = html::element(body, "input", "wc-kg").unwrap_or_else(|| panic!("no kg input in {body}"));
-    assert!(kg.has("hx-swap-oob"), "the kg input is not out of band: {kg:?}");
-    assert_eq!(kg.attr("value"), Some("4.54"));
-    assert!(
-        html::element(body, "input", "wc-lbs").is_none(),
-        "the field being typed in must never be swapped: {body}"
-    );
-    let dump = html::by_id(body, "wc-state").unwrap_or_else(|| panic!("no dump in {body}"));
-    assert!(dump.has("hx-swap-oob"), "the dump is not out of band: {dump:?}");
+    // Never the field being typed in.
+    assert_update(body, &[("p", "lbs-msg"), ("input", "kg"), ("p", "kg-msg"), ("pre", "state")], "lbs=10");
+    let kg = html::part(body, "input", "kg").expect("checked above");
+    assert_eq!((kg.attr("value"), kg.attr("data-version")), (Some("4.54"), Some("1")));
+    let dump = html::part(body, "pre", "state").expect("checked above");
+    assert_eq!(dump.attr("data-version"), Some("1"), "{dump:?}");
     assert!(html::text(body, &dump).contains("4.5359237"), "{body}");
     assert_eq!(app.state_json(&sid).await, r#"{"lbs":10.0,"kg":4.5359237}"#);
 }
 
 #[tokio::test]
-async fn htmx_kilograms_swap_pounds_and_the_dump_but_never_kilograms() {
+async fn htmx_kilograms_update_pounds_and_the_dump_but_never_kilograms() {
     let app = spawn_app().await;
     let sid = app.new_session().await;
     let reply = app.post_form(&sid, "kg", &[("kg", "1")], true).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = &reply.body;
-    let lbs = html::element(body, "input", "wc-lbs").unwrap_or_else(|| panic!("no lbs input in {body}"));
-    assert!(lbs.has("hx-swap-oob"));
+    assert_update(body, &[("input", "lbs"), ("p", "lbs-msg"), ("p", "kg-msg"), ("pre", "state")], "kg=1");
+    let lbs = html::part(body, "input", "lbs").expect("checked above");
     assert_eq!(lbs.attr("value"), Some("2.20"));
-    assert!(html::element(body, "input", "wc-kg").is_none(), "kg was swapped: {body}");
 
     let state = app.state_json(&sid).await;
     assert_eq!(raw_number(&state, "kg"), "1.0");
     let pounds = number(&state, "lbs");
     assert!(close(pounds, 1.0 / LB_IN_KG), "1 kg is {pounds} lb");
-    let dump = html::by_id(body, "wc-state").expect("dump");
-    assert!(dump.has("hx-swap-oob"));
+    let dump = html::part(body, "pre", "state").expect("dump");
     let dumped = html::text(body, &dump);
     assert!(dumped.contains(raw_number(&state, "lbs")), "the dump {dumped} disagrees with {state}");
 }
@@ -208,8 +269,9 @@ async fn a_valid_commit_clears_an_earlier_message() {
     assert_eq!(app.post_form(&sid, "lbs", &[("lbs", "ten")], true).await.status, 422);
     let reply = app.post_form(&sid, "lbs", &[("lbs", "10")], true).await;
     assert_eq!(reply.status, 200);
-    let message = html::by_id(&reply.body, "wc-lbs-msg").expect("the lbs message is swapped back");
-    assert!(message.has("hx-swap-oob"));
+    let message = html::part(&reply.body, "p", "lbs-msg").expect("the lbs message comes back");
+    assert_eq!((message.attr("role"), message.attr("data-version")), (Some("alert"), Some("1")));
+    assert!(!message.has("id"), "{message:?}");
     assert_eq!(html::text(&reply.body, &message).trim(), "", "the old message stays");
 }
 
@@ -226,9 +288,9 @@ async fn without_javascript_a_post_redirects_back_and_the_change_sticks() {
 
     // What the browser then shows.
     let page = app.page(&sid).await;
-    let value = |id: &str| html::element(&page, "input", id).and_then(|t| t.attr("value").map(str::to_owned));
-    assert_eq!(value("wc-lbs").as_deref(), Some("10.00"));
-    assert_eq!(value("wc-kg").as_deref(), Some("4.54"));
+    let value = |key: &str| html::part(&page, "input", key).and_then(|t| t.attr("value").map(str::to_owned));
+    assert_eq!(value("lbs").as_deref(), Some("10.00"));
+    assert_eq!(value("kg").as_deref(), Some("4.54"));
 
     let reply = app.post_form(&sid, "kg", &[("kg", "1")], false).await;
     assert_eq!(reply.status, 303);
@@ -271,9 +333,11 @@ async fn plus_and_minus_step_a_hundredth_and_round_to_two_decimals() {
     // − with htmx: the stepped field itself changes, so it comes back too.
     let reply = app.post_form(&sid, "kg", &[("kg", "4.55"), ("step", "down")], true).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let kg = html::element(&reply.body, "input", "wc-kg").expect("the stepped field is swapped");
+    let parts = [("input", "lbs"), ("p", "lbs-msg"), ("input", "kg"), ("p", "kg-msg"), ("pre", "state")];
+    assert_update(&reply.body, &parts, "kg step down");
+    let kg = html::part(&reply.body, "input", "kg").expect("the stepped field comes back");
     assert_eq!(kg.attr("value"), Some("4.54"));
-    let lbs = html::element(&reply.body, "input", "wc-lbs").expect("the other field is swapped");
+    let lbs = html::part(&reply.body, "input", "lbs").expect("the other field comes back");
     assert_eq!(lbs.attr("value"), Some(format!("{:.2}", 4.54 / LB_IN_KG).as_str()));
     assert_eq!(raw_number(&app.state_json(&sid).await, "kg"), "4.54");
 
@@ -409,8 +473,16 @@ async fn the_state_fragment_is_the_dump_alone() {
     for whole_page in ["<html", "<head", "<body", "<!DOCTYPE", "<!doctype"] {
         assert!(!body.contains(whole_page), "a fragment, not a page: {body}");
     }
-    let dump = html::element(body, "pre", "wc-state").unwrap_or_else(|| panic!("no dump in {body}"));
+    let root = assert_live_root(body, "div", &format!("s:{sid}"), &format!("{}/events", app.base), "state");
+    assert!(!root.has("data-view"), "the dump writes nothing: {root:?}");
+    let dump = html::part(body, "pre", "state").unwrap_or_else(|| panic!("no dump in {body}"));
+    assert_eq!(dump.id(), "", "{dump:?}");
     assert_eq!(check_state_json(&html::text(body, &dump)), Ok((10.0, 4.5359237)), "{body}");
+    assert_eq!(
+        common::checks::part_names(body),
+        [("pre".to_owned(), "state".to_owned())],
+        "the dump alone: {body}"
+    );
     assert!(html::tags(body, "input").is_empty(), "the dump alone: {body}");
 }
 

@@ -1,7 +1,9 @@
 //! Issue 2's `/assets/…` and header bullets, on the real server over HTTP:
-//! pinned htmx and its SSE extension, served compiled-in with the right
-//! type, compression and long-lived caching; and the security headers and
-//! CSP-clean htmx configuration on every page.
+//! pinned htmx (the one vendored script) and our own `app.js`, served
+//! compiled-in with the right type, compression and caching; `app.js`
+//! under its stable name too, and under the policy it runs by as the
+//! stream's shared worker; and the security headers and CSP-clean htmx
+//! configuration on every page.
 
 mod common;
 
@@ -31,31 +33,68 @@ async fn page_of_new_session(app: &TestApp) -> (String, String) {
     (sid, page)
 }
 
+/// The worker's policy: `app.js` run as a SharedWorker only connects back.
+const WORKER_CSP: &str = "default-src 'none'; connect-src 'self'";
+/// What names that carry a version or content hash are cached for.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// The stable `/assets/app.js`, for other sites' pages: briefly.
+const REVALIDATE: &str = "public, max-age=300";
+
+/// `/assets/app.XXXXXXXX.js`: the page's own script, by content hash.
+fn is_hashed_app_js(url: &str) -> bool {
+    url.strip_prefix("/assets/app.")
+        .and_then(|rest| rest.strip_suffix(".js"))
+        .is_some_and(|hash| hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The page's `<script src>`s, in document order.
+fn scripts(page: &str) -> Vec<String> {
+    html::tags(page, "script").iter().filter_map(|s| s.attr("src").map(str::to_owned)).collect()
+}
+
 #[tokio::test]
-async fn the_page_loads_pinned_htmx_2_and_its_sse_extension_from_assets() {
+async fn the_page_loads_pinned_htmx_2_then_app_js_and_nothing_else() {
     let app = spawn_app().await;
     let (_, page) = page_of_new_session(&app).await;
-    let scripts: Vec<String> =
-        html::tags(&page, "script").iter().filter_map(|s| s.attr("src").map(str::to_owned)).collect();
-    let htmx = scripts.iter().position(|s| s.starts_with("/assets/") && s.contains("htmx-2.0.11"));
-    let sse = scripts.iter().position(|s| s.starts_with("/assets/") && s.contains("htmx-ext-sse-2.2.4"));
-    let (htmx, sse) = match (htmx, sse) {
-        (Some(htmx), Some(sse)) => (htmx, sse),
-        _ => panic!("htmx 2.0.11 and htmx-ext-sse 2.2.4 under /assets/: {scripts:?}"),
-    };
-    assert!(htmx < sse, "the extension must load after htmx: {scripts:?}");
-    assert!(
-        html::tags(&page, "link").iter().any(|l| l.attr("rel") == Some("stylesheet")
-            && l.attr("href").is_some_and(|h| h.starts_with("/assets/"))),
-        "a stylesheet under /assets/"
-    );
+    let scripts = scripts(&page);
+    assert_eq!(scripts.len(), 2, "htmx and app.js only: {scripts:?}");
+    assert_eq!(scripts[0], "/assets/htmx-2.0.11.min.js", "{scripts:?}");
+    assert!(is_hashed_app_js(&scripts[1]), "app.js by its content hash, after htmx: {scripts:?}");
+    for script in html::tags(&page, "script") {
+        assert!(script.has("defer"), "{script:?}");
+    }
+    let sheets: Vec<String> = html::tags(&page, "link")
+        .iter()
+        .filter(|l| l.attr("rel") == Some("stylesheet"))
+        .filter_map(|l| l.attr("href").map(str::to_owned))
+        .collect();
+    assert_eq!(sheets.len(), 1, "{sheets:?}");
+    assert!(sheets[0].starts_with("/assets/app.") && sheets[0].ends_with(".css"), "{sheets:?}");
 
-    let htmx = app.get(&scripts[htmx]).await;
+    let htmx = app.get(&scripts[0]).await;
     assert_eq!(htmx.status, 200);
     assert!(htmx.body.contains("version:\"2.0.11\""), "the served htmx is not 2.0.11");
-    let sse = app.get(&scripts[sse]).await;
-    assert_eq!(sse.status, 200);
-    assert!(sse.body.contains("sse-swap"), "the served extension is not the SSE one");
+    let own = app.get(&scripts[1]).await;
+    assert_eq!(own.status, 200);
+    assert!(own.body.contains("data-wc-watch"), "the served app.js is not ours");
+}
+
+#[tokio::test]
+async fn the_sse_extension_and_the_separate_stream_worker_are_gone() {
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    for gone in ["htmx-ext-sse", "stream-worker", "sse-connect", "hx-ext", "data-stream-worker"] {
+        assert!(!page.contains(gone), "the page still names {gone}: {page}");
+    }
+    for path in [
+        "/assets/htmx-ext-sse-2.2.4.min.js",
+        "/assets/htmx-ext-sse-2.2.4.LICENSE",
+        "/assets/stream-worker.js",
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(reply.content_type().starts_with("text/html"), "{path}: {}", reply.content_type());
+    }
 }
 
 #[tokio::test]
@@ -63,7 +102,7 @@ async fn every_referenced_asset_is_served_with_its_type_and_a_long_immutable_cac
     let app = spawn_app().await;
     let (_, page) = page_of_new_session(&app).await;
     let urls = asset_urls(&page);
-    assert!(urls.len() >= 3, "{urls:?}");
+    assert_eq!(urls.len(), 3, "htmx, app.js and the stylesheet: {urls:?}");
     for url in urls {
         let reply = app.get(&url).await;
         assert_eq!(reply.status, 200, "{url}");
@@ -75,6 +114,7 @@ async fn every_referenced_asset_is_served_with_its_type_and_a_long_immutable_cac
         assert!(reply.headers.get("content-encoding").is_none(), "{url}: compressed though not asked");
 
         let cache = reply.header("cache-control");
+        assert_eq!(cache, IMMUTABLE, "{url}");
         let directives: Vec<String> = cache.split(',').map(|d| d.trim().to_ascii_lowercase()).collect();
         let max_age = directives
             .iter()
@@ -85,6 +125,40 @@ async fn every_referenced_asset_is_served_with_its_type_and_a_long_immutable_cac
         assert!(directives.iter().any(|d| d == "immutable"), "{url}: not immutable: {cache}");
         assert!(!directives.iter().any(|d| d == "no-store" || d == "no-cache"), "{url}: {cache}");
         assert_subresource_headers(&reply.headers, &url);
+        // Only app.js runs as a worker, under its own policy.
+        let csp = reply.headers.get("content-security-policy").map(|v| v.to_str().expect("ASCII CSP"));
+        let want = is_hashed_app_js(&url).then_some(WORKER_CSP);
+        assert_eq!(csp, want, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn app_js_is_also_served_under_a_stable_name_for_other_sites() {
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    let hashed_url = scripts(&page).into_iter().find(|s| is_hashed_app_js(s)).expect("the page's app.js");
+    let hashed = app.get(&hashed_url).await;
+    let stable = app.get("/assets/app.js").await;
+    assert_eq!(stable.status, 200);
+    assert_eq!(stable.body, hashed.body, "the same script under both names");
+    assert!(stable.content_type().starts_with("text/javascript"), "{}", stable.content_type());
+    // Its content changes with every release, so it is cached briefly.
+    assert_eq!(stable.header("cache-control"), REVALIDATE);
+    assert_eq!(hashed.header("cache-control"), IMMUTABLE, "{hashed_url}");
+    for (url, reply) in [("/assets/app.js", &stable), (hashed_url.as_str(), &hashed)] {
+        assert_eq!(reply.header("content-security-policy"), WORKER_CSP, "{url}");
+        assert!(reply.header("vary").to_ascii_lowercase().contains("accept-encoding"), "{url}");
+        assert_subresource_headers(&reply.headers, url);
+    }
+    // Compressed like the rest, with the same cache policy.
+    for accept in ["gzip", "br"] {
+        let response = app.get_with("/assets/app.js", &[("accept-encoding", accept)]).await;
+        assert_eq!(response.status(), 200, "{accept}");
+        assert_eq!(header(response.headers(), "content-encoding"), accept);
+        assert_eq!(header(response.headers(), "cache-control"), REVALIDATE, "{accept}");
+        assert_eq!(header(response.headers(), "content-security-policy"), WORKER_CSP, "{accept}");
+        let body = response.bytes().await.expect("body");
+        assert!(body.len() < stable.body.len(), "{accept}: {} bytes compressed", body.len());
     }
 }
 
@@ -122,7 +196,10 @@ async fn unknown_assets_are_404() {
     for path in [
         "/assets/htmx-1.9.12.min.js",
         "/assets/htmx-2.0.10.min.js",
-        "/assets/app.js",
+        "/assets/htmx.js",
+        "/assets/app.css",
+        "/assets/app.00000000.js",
+        "/assets/APP.JS",
         "/assets/nope.css",
         "/assets/",
     ] {
@@ -241,43 +318,6 @@ fn code_matches(pattern: &str, status: &str) -> bool {
     })
 }
 
-#[tokio::test]
-async fn htmx_runs_without_eval_or_inline_styles_and_swaps_422_and_error_messages() {
-    let app = spawn_app().await;
-    let (_, page) = page_of_new_session(&app).await;
-    let meta = html::tags(&page, "meta").into_iter().find(|m| m.attr("name") == Some("htmx-config"));
-    let meta = meta.expect("<meta name=htmx-config>");
-    let content = meta.attr("content").expect("content");
-    let config: serde_json::Value =
-        serde_json::from_str(content).unwrap_or_else(|e| panic!("htmx-config is not JSON ({e}): {content}"));
-    assert_eq!(config["allowEval"], false, "{content}");
-    assert_eq!(config["includeIndicatorStyles"], false, "{content}");
-
-    let handling =
-        config["responseHandling"].as_array().unwrap_or_else(|| panic!("no responseHandling: {content}"));
-    // htmx uses the first entry whose code matches.
-    let first_match = |status: &str| {
-        handling
-            .iter()
-            .find(|entry| entry["code"].as_str().is_some_and(|code| code_matches(code, status)))
-            .unwrap_or_else(|| panic!("no responseHandling entry for {status}: {content}"))
-    };
-    assert_eq!(first_match("422")["swap"], true, "422 must swap, to show the message: {content}");
-    // The rest of htmx 2's defaults, restated.
-    assert_eq!(first_match("204")["swap"], false, "{content}");
-    for status in ["200", "303"] {
-        assert_eq!(first_match(status)["swap"], true, "{status}: {content}");
-    }
-    // Errors swap too, so a widget's out-of-band message shows (the store
-    // is down, the session is gone), but stay errors and keep the title.
-    for status in ["400", "404", "413", "500", "503"] {
-        let entry = first_match(status);
-        assert_eq!(entry["swap"], true, "{status}: {content}");
-        assert_eq!(entry["error"], true, "{status}: {content}");
-        assert_eq!(entry["ignoreTitle"], true, "{status}: {content}");
-    }
-}
-
 #[test]
 fn code_patterns_match_like_htmx() {
     assert!(code_matches("[23]..", "200") && code_matches("[23]..", "303"));
@@ -287,18 +327,67 @@ fn code_patterns_match_like_htmx() {
 }
 
 #[tokio::test]
-async fn the_stream_worker_runs_under_its_own_strict_policy() {
+async fn htmx_runs_without_eval_or_inline_styles_and_leaves_answers_to_app_js() {
     let app = spawn_app().await;
     let (_, page) = page_of_new_session(&app).await;
-    let worker = page
-        .split("data-stream-worker=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page names its stream worker")
-        .to_owned();
+    let meta = html::tags(&page, "meta").into_iter().find(|m| m.attr("name") == Some("htmx-config"));
+    let meta = meta.expect("<meta name=htmx-config>");
+    let content = meta.attr("content").expect("content");
+    let mut config: serde_json::Value =
+        serde_json::from_str(content).unwrap_or_else(|e| panic!("htmx-config is not JSON ({e}): {content}"));
+    // htmx 2's own list, when the page gives none.
+    let defaults = serde_json::json!([
+        {"code": "204", "swap": false},
+        {"code": "[23]..", "swap": true},
+        {"code": "[45]..", "swap": false, "error": true},
+    ]);
+    let handling = config.as_object_mut().expect("an object").remove("responseHandling").unwrap_or(defaults);
+    let want = serde_json::json!({
+        "allowEval": false,
+        "allowScriptTags": false,
+        "includeIndicatorStyles": false,
+        "historyCacheSize": 0,
+    });
+    assert_eq!(config, want, "{content}");
+
+    // htmx swaps nothing: every form says hx-swap="none", and app.js
+    // applies every answer (the update, a refusal, an error's message
+    // line) to the view that posted, by its parts.
+    let forms = html::tags(&page, "form");
+    assert_eq!(forms.len(), 2, "{forms:?}");
+    for form in forms {
+        assert_eq!(form.attr("hx-swap"), Some("none"), "{form:?}");
+    }
+    // htmx uses the first entry whose code matches.
+    let handling = handling.as_array().unwrap_or_else(|| panic!("responseHandling is a list: {content}"));
+    let first_match = |status: &str| {
+        let entry = handling
+            .iter()
+            .find(|entry| entry["code"].as_str().is_some_and(|code| code_matches(code, status)))
+            .unwrap_or_else(|| panic!("no responseHandling entry for {status}: {content}"));
+        (entry["swap"].as_bool() == Some(true), entry["error"].as_bool() == Some(true))
+    };
+    assert_eq!(first_match("204"), (false, false), "{content}");
+    for status in ["200", "303"] {
+        assert_eq!(first_match(status), (true, false), "{status}: {content}");
+    }
+    // A refusal is an answer, not an error; the others are errors.
+    assert_eq!(first_match("422"), (false, false), "{content}");
+    for status in ["400", "404", "413", "500", "503"] {
+        assert_eq!(first_match(status), (false, true), "{status}: {content}");
+    }
+}
+
+#[tokio::test]
+async fn app_js_runs_as_the_stream_worker_under_its_own_strict_policy() {
+    // The page's app.js is the SharedWorker's script too: the worker runs
+    // under the policy served with it.
+    let app = spawn_app().await;
+    let (_, page) = page_of_new_session(&app).await;
+    let worker = scripts(&page).into_iter().find(|s| is_hashed_app_js(s)).expect("the page's app.js");
     let reply = app.get(&worker).await;
     assert_eq!(reply.status, 200, "{worker}");
-    assert_eq!(reply.header("content-security-policy"), "default-src 'none'; connect-src 'self'");
+    assert_eq!(reply.header("content-security-policy"), WORKER_CSP);
     assert_subresource_headers(&reply.headers, &worker);
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::TestApp;
 use common::checks::{
-    Reply, assert_error_page, assert_no_store, assert_widget_error, check_state_json, form_body,
+    Reply, assert_error_page, assert_no_store, assert_update, assert_view_ids, assert_widget_error,
+    check_state_json, form_body,
 };
 use common::html;
 use common::{spawn_app, spawn_app_with};
@@ -48,30 +49,36 @@ async fn assert_refused(app: &TestApp, sid: &str, key: &str, text: &str, htmx: b
         assert!(body.contains("<html"), "{what}: without htmx the whole page comes back");
     }
 
-    let id = format!("wc-{key}");
-    let input = html::element(body, "input", &id).unwrap_or_else(|| panic!("{what}: no field in {body}"));
+    let message_part = format!("{key}-msg");
+    if htmx {
+        // An update for app.js to apply to the view that posted: the field
+        // as typed and its message, named by part, no ids.
+        assert_update(body, &[("input", key), ("p", &message_part)], &what);
+    }
+    let input = html::part(body, "input", key).unwrap_or_else(|| panic!("{what}: no field in {body}"));
     assert_eq!(input.attr("aria-invalid"), Some("true"), "{what}: {input:?}");
     assert_eq!(input.attr("value"), Some(text), "{what}: the field keeps what was typed");
-    let message_id = format!("wc-{key}-msg");
-    let message = html::by_id(body, &message_id).unwrap_or_else(|| panic!("{what}: no message in {body}"));
-    assert_eq!(
-        input.attr("aria-describedby"),
-        Some(message_id.as_str()),
-        "{what}: message not tied to field"
-    );
+    let message =
+        html::part(body, "p", &message_part).unwrap_or_else(|| panic!("{what}: no message in {body}"));
+    assert_eq!(message.attr("role"), Some("alert"), "{what}: {message:?}");
+    // Both go with the state they were refused against.
+    let version = before.1.to_string();
+    assert_eq!(input.attr("data-version"), Some(version.as_str()), "{what}: {input:?}");
+    assert_eq!(message.attr("data-version"), Some(version.as_str()), "{what}: {message:?}");
     let said = html::text(body, &message);
     assert!(
         said.to_lowercase().contains(message_has),
         "{what}: message {said:?} does not say {message_has:?}"
     );
-    if htmx {
-        assert!(input.has("hx-swap-oob") && message.has("hx-swap-oob"), "{what}: not out of band: {body}");
-    } else {
-        // The rest of the page shows the state as it still is.
-        let other = if key == "lbs" { "wc-kg" } else { "wc-lbs" };
-        let other = html::element(body, "input", other).expect("the other field");
+    if !htmx {
+        // The page ties the message to its field, and shows the rest of
+        // the state as it still is.
+        assert_view_ids(body, "input", &what);
+        assert_eq!(input.attr("aria-describedby"), Some(message.id()), "{what}: message not tied to field");
+        let other = if key == "lbs" { "kg" } else { "lbs" };
+        let other = html::part(body, "input", other).expect("the other field");
         assert!(!other.has("aria-invalid"), "{what}: {other:?}");
-        let dump = html::element(body, "pre", "wc-state").expect("the dump");
+        let dump = html::part(body, "pre", "state").expect("the dump");
         assert_eq!(check_state_json(&html::text(body, &dump)), check_state_json(&before.0), "{what}");
     }
     assert_eq!(app.snapshot(sid).await, before, "{what}: the state or version changed");

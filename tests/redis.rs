@@ -8,7 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::binary::{self, KillOnDrop, STARTUP};
-use common::checks::Reply;
+use common::checks::{Reply, assert_update};
+use common::html;
 use common::redis::RedisServer;
 use common::sse::{ReadError, SseStream, is_consistent, json_pair};
 use common::{TestApp, spawn_app_with};
@@ -117,10 +118,20 @@ async fn read_only_links_work_across_replicas() {
     assert!(!page.body.contains(&sid), "the read-only page shows the session id");
     let mut stream = events(&b, &format!("{link}/events")).await;
     assert_eq!(stream.expect_event().await.version(), 0);
+    // And the one stream the page's app.js opens for it.
+    let token = link.strip_prefix("/v/").expect("/v/{token}");
+    let mut shared = events(&b, &format!("/events?v={token}")).await;
+    let label = format!("v:{token}");
+    assert_eq!(shared.expect_event().await.data.split_once('\n').map(|(l, _)| l), Some(label.as_str()));
     a.commit(&sid, "lbs", "10").await;
     let event =
         stream.next_event_within(FAN_OUT_BOUND).await.expect("the change within 1 s").expect("an event");
     assert_eq!((event.version(), event.pair()), (1, (10.0, 4.5359237)));
+    assert!(!event.data.contains(&sid), "a read-only event shows the session id");
+    let event =
+        shared.next_event_within(FAN_OUT_BOUND).await.expect("the change within 1 s").expect("an event");
+    let (named, markup) = event.data.split_once('\n').expect("a labelled event");
+    assert_eq!((named, common::sse::dump_pair(markup)), (label.as_str(), (10.0, 4.5359237)));
     assert!(!event.data.contains(&sid), "a read-only event shows the session id");
     assert_eq!(b.get(&format!("{link}/state.json")).await.body, r#"{"lbs":10.0,"kg":4.5359237}"#);
 }
@@ -170,9 +181,11 @@ async fn a_redis_crash_answers_503_loses_nothing_acknowledged_and_views_catch_up
         .expect("a change answers while Redis is down");
     assert_eq!(during.status, 503, "{}", during.body);
     assert_eq!(during.header("retry-after"), "2");
-    assert!(during.body.contains(r#"id="wc-lbs-msg""#), "the message goes under the field: {}", during.body);
-    assert!(during.body.contains("cannot reach its session store"), "{}", during.body);
-    assert!(!during.body.contains("<input"), "the field keeps what was typed: {}", during.body);
+    // The message goes under the field, which keeps what was typed.
+    assert_update(&during.body, &[("p", "lbs-msg")], "a change while Redis is down");
+    let message = html::part(&during.body, "p", "lbs-msg").expect("checked above");
+    assert_eq!((message.attr("role"), message.attr("data-version")), (Some("alert"), None), "{message:?}");
+    assert!(html::text(&during.body, &message).contains("cannot reach its session store"), "{}", during.body);
     let page = tokio::time::timeout(OUTAGE_ANSWER_BOUND, a.get(&format!("/s/{sid}")))
         .await
         .expect("a page load answers while Redis is down");

@@ -7,6 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::binary::{self, KillOnDrop};
+use common::checks::assert_update;
+use common::html;
 use common::sse::{self, Event, READ_TIMEOUT, SseStream, dump_pair, is_consistent, json_pair};
 use common::{TestApp, spawn_app, spawn_app_with};
 use futures_util::future::join_all;
@@ -78,11 +80,16 @@ async fn change(app: &TestApp, sid: &str, key: &str, value: &str, view: Option<&
 }
 
 /// The `data-version` of the dump in an HTML fragment.
-fn dump_version(html: &str) -> u64 {
-    let after = html.split(r#"id="wc-state""#).nth(1).unwrap_or_else(|| panic!("no dump in:\n{html}"));
-    let rest = after.split(r#"data-version=""#).nth(1).expect("dump has data-version");
-    rest[..rest.find('"').expect("closing quote")].parse().expect("numeric data-version")
+fn dump_version(markup: &str) -> u64 {
+    let dump = html::part(markup, "pre", "state").unwrap_or_else(|| panic!("no dump in:\n{markup}"));
+    dump.attr("data-version").expect("dump has data-version").parse().expect("numeric data-version")
 }
+
+/// What a writer's event holds: every field, its message line, the dump.
+const WRITER_PARTS: [(&str, &str); 5] =
+    [("input", "lbs"), ("p", "lbs-msg"), ("input", "kg"), ("p", "kg-msg"), ("pre", "state")];
+/// What a reader's event holds: the values and the dump.
+const READER_PARTS: [(&str, &str); 3] = [("output", "lbs"), ("output", "kg"), ("pre", "state")];
 
 fn assert_event_consistent(event: &Event) {
     let (lbs, kg) = event.pair();
@@ -221,6 +228,56 @@ async fn no_change_leaks_to_another_session() {
         let event = stream.expect_event().await;
         assert_eq!((event.version(), event.pair().0), (2, 6.0), "A's next change, not B's");
     }
+}
+
+/// Events are updates, the same for every view of a session: parts named
+/// by `data-part`, at the event's version, and no element ids.
+#[tokio::test]
+async fn events_carry_the_parts_every_view_has_and_no_ids() {
+    let app = spawn_app().await;
+    let (sid, token) = app.session_and_token().await;
+    let mut writer = open_at(&app, &sid, None, 0).await;
+    let mut reader = SseStream::connect(&app.client, &format!("{}/v/{token}/events", app.base), None).await;
+    let mut shared =
+        SseStream::connect(&app.client, &format!("{}/events?s={sid}&v={token}", app.base), None).await;
+    let first = reader.expect_event().await;
+    assert_update(&first.data, &READER_PARTS, "the reader's snapshot");
+    for _ in 0..2 {
+        shared.expect_event().await;
+    }
+    let view = ViewId::random();
+    change(&app, &sid, "lbs", "10", Some(&view)).await;
+
+    let event = writer.expect_event().await;
+    assert_update(&event.data, &WRITER_PARTS, "a writer's event");
+    for tag in html::all_parts(&event.data) {
+        assert_eq!(tag.attr("data-version"), Some("1"), "{tag:?}");
+    }
+    let lbs = html::part(&event.data, "input", "lbs").expect("lbs");
+    assert_eq!((lbs.attr("name"), lbs.attr("value")), (Some("lbs"), Some("10.00")));
+    // The dump names the view that made the change, so that view can
+    // skip it on a stream it shares.
+    let dump = html::part(&event.data, "pre", "state").expect("the dump");
+    assert_eq!(dump.attr("data-origin"), Some(view.as_str()), "{dump:?}");
+
+    let event = reader.expect_event().await;
+    assert_update(&event.data, &READER_PARTS, "a reader's event");
+    let kg = html::part(&event.data, "output", "kg").expect("kg");
+    assert_eq!(html::text(&event.data, &kg), "4.54");
+    // A reader learns nothing of the writers: no view ids either.
+    assert!(!event.data.contains("data-origin") && !event.data.contains(view.as_str()), "{}", event.data);
+
+    // The shared stream: the same HTML after the line naming the session.
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = shared.expect_event().await;
+        let (label, markup) = event.data.split_once('\n').expect("a labelled event");
+        let parts: &[(&str, &str)] = if label.starts_with("s:") { &WRITER_PARTS } else { &READER_PARTS };
+        assert_update(markup, parts, label);
+        seen.push(label.to_owned());
+    }
+    seen.sort();
+    assert_eq!(seen, [format!("s:{sid}"), format!("v:{token}")]);
 }
 
 #[tokio::test]

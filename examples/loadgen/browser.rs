@@ -3,7 +3,7 @@
 //!
 //! Before each try a script (run through WebDriver, so the page's CSP does
 //! not apply) records `performance.now()` at the Enter keydown and installs
-//! a MutationObserver that records the time at which `#wc-kg` first holds
+//! a MutationObserver that records the time at which Kilograms first holds
 //! a new value. WebDriver's own latency is outside both timestamps.
 
 use std::net::{SocketAddr, TcpListener};
@@ -22,7 +22,7 @@ use crate::{Fallible, fail};
 pub struct Timings {
     /// Per try: when each page event first fired after Enter, in ms.
     pub phases: Vec<Vec<(String, f64)>>,
-    /// Enter → `#wc-kg` changed (MutationObserver), per try, in ms.
+    /// Enter → Kilograms changed (MutationObserver), per try, in ms.
     pub enter_to_kg: Vec<f64>,
     /// Enter → the next animation frame after that, per try, in ms.
     pub enter_to_frame: Vec<f64>,
@@ -40,19 +40,19 @@ pub struct Timings {
     /// `htmx.ajax` from the form, to its `htmx:beforeSwap`.
     pub htmx_post: Vec<f64>,
     /// A `change` event dispatched on Pounds by a script (no key press, so
-    /// no WebDriver input on the page's main thread) → `#wc-kg` changed,
+    /// no WebDriver input on the page's main thread) → Kilograms changed,
     /// per try, in ms: htmx, the server and the swap alone.
     pub change_to_kg: Vec<f64>,
 }
 
 const ARM: &str = r#"
-const lbs = document.getElementById('wc-lbs');
-const before = document.getElementById('wc-kg').value;
+const lbs = document.querySelector('input[data-part=lbs]');
+const before = document.querySelector('input[data-part=kg]').value;
 const bench = window.__wcBench = { start: null, ms: null, frame: null, phases: {} };
 if (!window.__wcPhases) {
   window.__wcPhases = true;
   ['change', 'submit', 'htmx:configRequest', 'htmx:beforeSend', 'htmx:afterRequest', 'htmx:beforeSwap',
-   'htmx:oobBeforeSwap', 'htmx:afterSettle'].forEach((name) => {
+   'htmx:afterSettle'].forEach((name) => {
     document.addEventListener(name, () => {
       const b = window.__wcBench;
       if (b && b.start !== null && !(name in b.phases)) b.phases[name] = performance.now() - b.start;
@@ -68,7 +68,7 @@ const onKey = (e) => {
 lbs.addEventListener('keydown', onKey, true);
 const seen = new MutationObserver(() => {
   if (bench.start === null || bench.ms !== null) return;
-  const kg = document.getElementById('wc-kg');
+  const kg = document.querySelector('input[data-part=kg]');
   if (kg && kg.value !== before) {
     bench.ms = performance.now() - bench.start;
     seen.disconnect();
@@ -137,7 +137,7 @@ return b;
 /// After ARM: commits a value the way Enter does, with a `change` event,
 /// but dispatched from the page.
 const SCRIPTED_CHANGE: &str = r#"
-const lbs = document.getElementById('wc-lbs');
+const lbs = document.querySelector('input[data-part=lbs]');
 lbs.value = arguments[0];
 window.__wcBench.start = performance.now();
 lbs.dispatchEvent(new Event('change', { bubbles: true }));
@@ -145,6 +145,93 @@ lbs.dispatchEvent(new Event('change', { bubbles: true }));
 
 /// Runs `tries` timed commits (after two untimed ones) against the app at `addr`.
 pub async fn measure(addr: SocketAddr, tries: usize, scratch: &Path) -> Fallible<Timings> {
+    with_chromium(scratch, "normal", async |client| run(client, addr, tries).await).await
+}
+
+/// What one browser holds open with `tabs` tabs, each opened at `/` (a
+/// session each), and what that costs the server.
+pub struct Tabs {
+    /// Tabs that loaded and went live within [`TAB_DEADLINE`].
+    pub live: usize,
+    /// The server's open connections and event streams, by its metrics.
+    pub connections: u64,
+    pub streams: u64,
+    /// The server's RSS before the first tab and with all of them open.
+    pub rss_before: u64,
+    pub rss_after: u64,
+}
+
+/// How long the tabs get to load and go live, all together.
+const TAB_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Whether a page is loaded and its view is live; written for both the
+/// current front end (`data-wc-live`) and the one before it (htmx's SSE
+/// extension, one stream per session), so one harness measures both.
+const LIVE: &str = r#"
+if (document.readyState !== 'complete') return false;
+const view = document.querySelector('[data-wc-watch]');
+if (view) return view.getAttribute('data-wc-live') === 'true';
+const el = document.querySelector('[sse-connect]');
+const data = el && el['htmx-internal-data'];
+return !!(data && data.sseEventSource && data.sseEventSource.readyState === 1);
+"#;
+
+pub async fn tabs(server: &crate::procs::Server, tabs: usize, scratch: &Path) -> Fallible<Tabs> {
+    let addr = server.addr;
+    let rss_before = server.rss_bytes()?;
+    // Navigation does not wait for the load: a tab that cannot get a
+    // connection must not hold up the others.
+    with_chromium(scratch, "none", async |client| {
+        let mut handles = Vec::new();
+        for _ in 0..tabs {
+            let handle = client.new_window(true).await?.handle;
+            client.switch_to_window(handle.clone()).await?;
+            client.goto(&format!("http://{addr}/")).await?;
+            handles.push(handle);
+        }
+        let deadline = Instant::now() + TAB_DEADLINE;
+        let mut live = 0;
+        for handle in &handles {
+            client.switch_to_window(handle.clone()).await?;
+            while Instant::now() < deadline {
+                if client.execute(LIVE, vec![]).await.is_ok_and(|v| v == json!(true)) {
+                    live += 1;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        // Let streams the pages switched away from close.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let metrics = {
+            let mut conn = Conn::connect(addr).await?;
+            conn.roundtrip(&get(&addr, "/metrics", "Connection: close\r\n"), true).await?.text()
+        };
+        let gauge = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(Tabs {
+            live,
+            // Less the connection that asked.
+            connections: gauge("weight_converter_open_connections").saturating_sub(1),
+            streams: gauge("weight_converter_open_streams"),
+            rss_before,
+            rss_after: server.rss_bytes()?,
+        })
+    })
+    .await
+}
+
+/// A Chromium session for `body`, closed (and chromedriver stopped)
+/// whatever happens, within 180 s.
+async fn with_chromium<T>(
+    scratch: &Path,
+    page_load: &str,
+    body: impl AsyncFnOnce(&Client) -> Fallible<T>,
+) -> Fallible<T> {
     let chromium = crate::procs::which("chromium")
         .or_else(|| crate::procs::which("chromium-browser"))
         .ok_or("chromium not found (apt-get install chromium chromium-driver)")?;
@@ -153,8 +240,8 @@ pub async fn measure(addr: SocketAddr, tries: usize, scratch: &Path) -> Fallible
     std::fs::create_dir_all(&profile)?;
     let mut driver = Driver::start(&chromedriver, scratch).await?;
     let outcome = async {
-        let client = connect(driver.port, &chromium, &profile).await?;
-        let timed = tokio::time::timeout(Duration::from_secs(180), run(&client, addr, tries)).await;
+        let client = connect(driver.port, &chromium, &profile, page_load).await?;
+        let timed = tokio::time::timeout(Duration::from_secs(180), body(&client)).await;
         // Always close the session, or Chromium processes stay behind.
         let _ = client.close().await;
         match timed {
@@ -173,8 +260,9 @@ async fn run(client: &Client, addr: SocketAddr, tries: usize) -> Fallible<Timing
     wait("htmx and the event stream", async || {
         let ready = client
             .execute(
-                "const el = document.querySelector('[sse-connect]');\
-                 return document.readyState === 'complete' && !!window.htmx && !!el &&\
+                "const view = document.querySelector('[data-wc-watch]');\
+                 return document.readyState === 'complete' && !!window.htmx &&\
+                 !!view && view.getAttribute('data-wc-live') === 'true' &&\
                  !!document.querySelector('form.widget')['htmx-internal-data'];",
                 vec![],
             )
@@ -182,8 +270,6 @@ async fn run(client: &Client, addr: SocketAddr, tries: usize) -> Fallible<Timing
         Ok(ready == json!(true))
     })
     .await?;
-    // Let the stream (through the shared worker) settle.
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut timings = Timings {
         phases: Vec::new(),
@@ -200,7 +286,7 @@ async fn run(client: &Client, addr: SocketAddr, tries: usize) -> Fallible<Timing
     for i in 0..tries + 2 {
         let value = format!("{}.{}", 20 + 3 * i, i % 10);
         client.execute(ARM, vec![]).await?;
-        let field = client.find(Locator::Css("#wc-lbs")).await?;
+        let field = client.find(Locator::Css("input[data-part=lbs]")).await?;
         field.send_keys(&format!("{select_all}{value}{}", char::from(Key::Enter))).await?;
         let mut result = Json::Null;
         wait(format!("Kilograms to change after Pounds = {value}"), async || {
@@ -272,7 +358,7 @@ async fn wait(
     }
 }
 
-async fn connect(port: u16, chromium: &Path, profile: &Path) -> Fallible<Client> {
+async fn connect(port: u16, chromium: &Path, profile: &Path, page_load: &str) -> Fallible<Client> {
     let args = [
         "--headless=new",
         "--no-sandbox",
@@ -290,7 +376,7 @@ async fn connect(port: u16, chromium: &Path, profile: &Path) -> Fallible<Client>
     let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": { "binary": chromium.to_string_lossy(), "args": args },
-        "pageLoadStrategy": "normal",
+        "pageLoadStrategy": page_load,
     });
     let Json::Object(caps) = caps else { unreachable!() };
     let mut last = String::new();

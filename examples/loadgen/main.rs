@@ -12,11 +12,13 @@
 //! BENCHMARKS.md for what each figure means and the latest results.
 //!
 //! Options: `--smoke`, `--app-bin PATH` (use this binary, don't build),
-//! `--only change,instructions,fanout,memory,start,browser,redis,soak,criterion`, `--no-browser`,
+//! `--only change,instructions,fanout,memory,start,browser,tabs,redis,soak,criterion`, `--no-browser`,
 //! `--no-criterion`, `--no-instructions` (skip callgrind), `--no-diagnostics`,
 //! `--soak DURATION` (the soak's length: 10 min unless given, 3 s in smoke
 //! mode; the full run leaves the soak out unless this or `--only soak` is given).
-//! With `LOADGEN_UNPINNED=1` in the environment nothing is pinned to a CPU.
+//! `--tabs-before-bin PATH` (the tabs section also measures that build of
+//! the app, for a before/after). With `LOADGEN_UNPINNED=1` in the
+//! environment nothing is pinned to a CPU.
 
 mod baseline;
 mod browser;
@@ -71,6 +73,8 @@ const APP_ENV: [(&str, &str); 6] = [
 struct Options {
     smoke: bool,
     app_bin: Option<PathBuf>,
+    /// Another build, measured beside this one in the tabs section.
+    tabs_before_bin: Option<PathBuf>,
     only: Option<Vec<String>>,
     browser: bool,
     criterion: bool,
@@ -89,6 +93,7 @@ impl Options {
         let mut options = Options {
             smoke,
             app_bin: None,
+            tabs_before_bin: None,
             only: None,
             browser: !smoke,
             criterion: !smoke,
@@ -101,6 +106,10 @@ impl Options {
             match arg.as_str() {
                 "--smoke" => {}
                 "--app-bin" => options.app_bin = Some(args.next().ok_or("--app-bin needs a path")?.into()),
+                "--tabs-before-bin" => {
+                    options.tabs_before_bin =
+                        Some(args.next().ok_or("--tabs-before-bin needs a path")?.into())
+                }
                 "--only" => {
                     let list = args.next().ok_or("--only needs a list")?;
                     options.only = Some(list.split(',').map(str::to_owned).collect());
@@ -262,8 +271,8 @@ fn main() -> ExitCode {
                 eprintln!("loadgen: {why}");
             }
             eprintln!(
-                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,browser,redis,soak,criterion] \
-                 [--no-browser] [--no-criterion] [--no-instructions] [--no-diagnostics] [--soak DURATION]"
+                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,browser,tabs,redis,soak,criterion] \
+                 [--tabs-before-bin PATH] [--no-browser] [--no-criterion] [--no-instructions] [--no-diagnostics] [--soak DURATION]"
             );
             return ExitCode::from(2);
         }
@@ -364,6 +373,9 @@ async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
                 Verdict::Skipped,
             );
         }
+    }
+    if options.wants("tabs") && options.browser {
+        section(&mut report, "tabs", tabs_section(&harness, options.tabs_before_bin.as_deref())).await;
     }
     if options.wants("redis") {
         let setup = redis::Setup { smoke: options.smoke, diagnostics: options.diagnostics, nofile };
@@ -1053,6 +1065,58 @@ fn redact(path: &str) -> String {
     out
 }
 
+/// Tabs in the one browser: the issue's case of 10 tabs of 10 sessions.
+const TABS: usize = 10;
+
+/// One browser with [`TABS`] tabs, each a session of its own: how many go
+/// live, and what the server holds open for them; for `before` too.
+async fn tabs_section(h: &Harness, before: Option<&Path>) -> Fallible<Report> {
+    let mut report = Report::default();
+    let mut builds = Vec::new();
+    if let Some(before) = before {
+        builds.push(("before", before.to_path_buf()));
+    }
+    builds.push(("this build", h.app_bin.clone()));
+    let mut measured = Vec::new();
+    for (name, program) in builds {
+        let spec = Spec { program, ..h.app_spec(&[]) };
+        let app = Server::start(&spec).await?;
+        app.healthy(Duration::from_secs(10)).await?;
+        let tabs = browser::tabs(&app, TABS, &h.scratch).await;
+        app.stop().await;
+        measured.push((name, tabs?));
+    }
+    let show = |pick: &dyn Fn(&browser::Tabs) -> String| {
+        measured.iter().map(|(name, t)| format!("{name}: {}", pick(t))).collect::<Vec<_>>().join("; ")
+    };
+    let (_, now) = measured.last().ok_or("nothing measured")?;
+    report.row(
+        "11",
+        format!("One browser, {TABS} tabs of {TABS} sessions: tabs live within 10 s"),
+        format!("{}/{TABS}", now.live),
+        "–",
+        "–",
+        format!("{TABS}/{TABS}"),
+        Verdict::from_goal(Some(now.live == TABS)),
+    );
+    report.row(
+        "11",
+        "… connections / event streams the server holds for that browser",
+        format!("{} / {}", now.connections, now.streams),
+        "–",
+        "–",
+        "1 stream",
+        Verdict::from_goal(Some(now.streams == 1)),
+    );
+    report.detail(format!(
+        "tabs: live {}; connections / streams {}; server RSS idle → with the tabs {}",
+        show(&|t| format!("{}/{TABS}", t.live)),
+        show(&|t| format!("{} / {}", t.connections, t.streams)),
+        show(&|t| format!("{} → {}", fmt_bytes(t.rss_before as f64), fmt_bytes(t.rss_after as f64))),
+    ));
+    Ok(report)
+}
+
 async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
     let mut report = Report::default();
     let app = h.start_app(&[]).await?;
@@ -1075,13 +1139,13 @@ async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
     let mut sorted = t.enter_to_kg.clone();
     sorted.sort_by(f64::total_cmp);
     report.detail(format!(
-        "browser: Enter → #wc-kg changed, ms: {:?}; → next frame median {}; in-page fetch('/healthz') median {}",
+        "browser: Enter → Kilograms changed, ms: {:?}; → next frame median {}; in-page fetch('/healthz') median {}",
         sorted.iter().map(|v| (v * 10.0).round() / 10.0).collect::<Vec<_>>(),
         fmt_ms(median(&t.enter_to_frame).unwrap_or(0.0)),
         fmt_ms(median(&t.fetch_floor).unwrap_or(0.0))
     ));
     report.detail(format!(
-        "browser: a scripted change event on Pounds (no key press) → #wc-kg changed: median {}; the same \
+        "browser: a scripted change event on Pounds (no key press) → Kilograms changed: median {}; the same \
          change posted from the page without htmx (medians): fetch {}, XMLHttpRequest {}, XMLHttpRequest with \
          progress listeners as htmx adds them {}; htmx.ajax from the form to htmx:beforeSwap {}",
         fmt_ms(median(&t.change_to_kg).unwrap_or(0.0)),

@@ -91,14 +91,14 @@ pub async fn first_load(addr: SocketAddr, accept_encoding: &str) -> Fallible<Fir
         }
         resources.push(fetched);
     }
-    // What the page's script fetches next: the shared stream worker, and
-    // the event stream's head and first event.
+    // What the page's script opens next: the shared worker (app.js
+    // again, from the cache) and the event stream's head and first event.
     let mut extras = Vec::new();
-    for worker in attribute_values(&html, &["<main "], &["data-stream-worker=\""]) {
-        extras.push(fetch(&mut conn, addr, &worker, &headers).await?.0);
-    }
-    if let Some(events) = attribute_values(&html, &["<main "], &["sse-connect=\""]).first() {
-        extras.push(first_event(addr, events, &headers).await?);
+    let events = attribute_values(&html, &["<main "], &["data-wc-events=\""]);
+    let watch = attribute_values(&html, &["<main "], &["data-wc-watch=\""]);
+    if let (Some(events), Some(label)) = (events.first(), watch.first()) {
+        let (kind, id) = label.split_once(':').ok_or("a data-wc-watch without its kind")?;
+        extras.push(first_event(addr, &format!("{events}?{kind}={id}"), &headers).await?);
     }
     Ok(FirstLoad { resources, extras })
 }

@@ -9,10 +9,17 @@ use axum::response::{IntoResponse, Response};
 use crate::assets::{self, Asset, negotiate};
 use crate::error::AppError;
 
+/// `app.js` is also the stream's shared worker, which runs under its own
+/// script's policy: it only connects back. (A page that loads it as a
+/// script ignores this header.)
 const WORKER_CSP: &str = "default-src 'none'; connect-src 'self'";
 
 /// Names carry a version or content hash, so they never change content.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The stable name for embedding hosts changes content on every upgrade:
+/// cached briefly, and revalidated after that.
+const REVALIDATE: &str = "public, max-age=300";
 
 pub async fn serve(
     name: Result<Path<String>, PathRejection>,
@@ -25,13 +32,13 @@ pub async fn serve(
     let mut response = (
         [
             (header::CONTENT_TYPE, asset.content_type),
-            (header::CACHE_CONTROL, IMMUTABLE),
+            (header::CACHE_CONTROL, if name == assets::APP_JS_FOR_EMBEDS { REVALIDATE } else { IMMUTABLE }),
             (header::VARY, "accept-encoding"),
         ],
         body,
     )
         .into_response();
-    if asset.name == assets::STREAM_WORKER.name {
+    if asset.name == assets::APP_JS.name {
         // A worker runs under its own script's policy: it only connects back.
         response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(WORKER_CSP));
     }

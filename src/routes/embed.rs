@@ -1,6 +1,5 @@
 //! Fragments for embedding in other sites' pages.
 
-use axum::extract::RawQuery;
 use axum::response::{IntoResponse, Response};
 
 use crate::context::Ctx;
@@ -11,28 +10,17 @@ use crate::views::embed::{converter_fragment, outputs_fragment, state_fragment};
 
 use super::extract::{PublicBase, Sid, Token};
 
-/// `?stream=shared`: another fragment on the page carries the stream.
-fn own_stream(query: Option<&str>) -> bool {
-    !query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "stream" && v == "shared"))
-}
-
 /// `GET /s/{sid}/fragments/converter`
 pub async fn converter(ctx: Ctx, Sid(sid): Sid, PublicBase(base): PublicBase) -> Result<Response, AppError> {
     let snapshot = ctx.snapshot(&sid).await?;
     let links = Links::writer(&base, &sid);
-    Ok(converter_fragment(&base, &links, &ViewId::random(), &snapshot).into_response())
+    Ok(converter_fragment(&links, &ViewId::random(), &snapshot).into_response())
 }
 
-/// `GET /s/{sid}/fragments/state[?stream=shared]`
-pub async fn state(
-    ctx: Ctx,
-    Sid(sid): Sid,
-    PublicBase(base): PublicBase,
-    RawQuery(query): RawQuery,
-) -> Result<Response, AppError> {
+/// `GET /s/{sid}/fragments/state`
+pub async fn state(ctx: Ctx, Sid(sid): Sid, PublicBase(base): PublicBase) -> Result<Response, AppError> {
     let snapshot = ctx.snapshot(&sid).await?;
-    let links = Links::writer(&base, &sid);
-    Ok(state_fragment(&base, &links, &snapshot, own_stream(query.as_deref())).into_response())
+    Ok(state_fragment(&Links::writer(&base, &sid), &snapshot).into_response())
 }
 
 /// `GET /v/{token}/fragments/converter`: the values, read-only.
@@ -42,30 +30,15 @@ pub async fn reader_converter(
     PublicBase(base): PublicBase,
 ) -> Result<Response, AppError> {
     let (_, snapshot) = ctx.reader(&token).await?;
-    let links = Links::reader(&base, &token);
-    Ok(outputs_fragment(&base, &links, &snapshot).into_response())
+    Ok(outputs_fragment(&Links::reader(&base, &token), &snapshot).into_response())
 }
 
-/// `GET /v/{token}/fragments/state[?stream=shared]`
+/// `GET /v/{token}/fragments/state`
 pub async fn reader_state(
     ctx: Ctx,
     Token(token): Token,
     PublicBase(base): PublicBase,
-    RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
     let (_, snapshot) = ctx.reader(&token).await?;
-    let links = Links::reader(&base, &token);
-    Ok(state_fragment(&base, &links, &snapshot, own_stream(query.as_deref())).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::own_stream;
-
-    #[test]
-    fn stream_sharing_is_opt_in() {
-        assert!(own_stream(None));
-        assert!(own_stream(Some("x=1")));
-        assert!(!own_stream(Some("stream=shared")));
-    }
+    Ok(state_fragment(&Links::reader(&base, &token), &snapshot).into_response())
 }

@@ -128,8 +128,9 @@ const HTMX_RESPONSE_HEADERS: [&str; 11] = [
     "hx-trigger-after-swap",
 ];
 
-/// CORS for the listed origins, with credentials, since htmx's SSE
-/// extension opens its streams `withCredentials`.
+/// CORS for the listed origins. The app needs no credentials (sessions
+/// live in URLs, and `app.js` opens its streams without them), but they
+/// are allowed, for host pages whose htmx sends them (`withCredentials`).
 fn cors(origins: &[String]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = origins
         .iter()

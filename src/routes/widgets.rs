@@ -1,7 +1,7 @@
 //! `POST /s/{sid}/widgets/{key}`: a committed change to one widget.
 //!
-//! htmx gets the other fields and the dump as out-of-band fragments; a
-//! plain form gets post/redirect/get. Refused input gets 422 and the
+//! htmx gets the other fields and the dump, as parts for `app.js` to put
+//! in place; a plain form gets post/redirect/get. Refused input gets 422 and the
 //! field back with a message, and changes nothing. A GET of a widget URL
 //! (a reload of the page a refused plain form left) leads back to the page.
 

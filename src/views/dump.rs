@@ -6,15 +6,13 @@ use maud::{Markup, html};
 use crate::session::number::FullPrecision;
 use crate::session::{Snapshot, ViewId};
 
-pub const DUMP_ID: &str = "wc-state";
-
 /// `origin` names the view whose change this is, so that view can skip
 /// its own echo when several views share one stream.
-pub fn dump(snapshot: &Snapshot, origin: Option<&ViewId>, oob: bool) -> Markup {
+pub fn dump(snapshot: &Snapshot, origin: Option<&ViewId>) -> Markup {
     let last = snapshot.state.entries().count().saturating_sub(1);
     html! {
-        pre.json id=(DUMP_ID) data-version=(snapshot.version)
-            data-origin=[origin.map(ViewId::as_str)] hx-swap-oob=[oob.then_some("true")] {
+        pre.json data-part="state" data-version=(snapshot.version)
+            data-origin=[origin.map(ViewId::as_str)] {
             code {
                 "{\n"
                 @for (i, (key, value)) in snapshot.state.entries().enumerate() {
@@ -37,7 +35,7 @@ mod tests {
     #[test]
     fn dumps_full_precision_in_widget_order() {
         let s = Snapshot::new().apply(Edit { key: Key::Lbs, typed: Some(10.0), step: None });
-        let html = dump(&s.unwrap().unwrap(), None, false).into_string();
+        let html = dump(&s.unwrap().unwrap(), None).into_string();
         let lbs = html.find("lbs").unwrap();
         let kg = html.find("kg").unwrap();
         assert!(lbs < kg);

@@ -2,6 +2,7 @@
 
 pub mod dump;
 pub mod embed;
+pub mod live;
 pub mod page;
 pub mod readonly;
 pub mod widgets;
@@ -13,24 +14,35 @@ use maud::{Markup, html};
 
 use crate::assets;
 use crate::session::{Key, ReadToken, SessionId, Snapshot, ViewId};
-use widgets::{FieldContent, input, message};
+use widgets::{FieldContent, Placement, input, message};
 
-/// The URLs a session's markup points at.
+/// The URLs a session's markup points at, and how its event stream names it.
 pub struct Links {
-    /// `{base}/s/{sid}` or `{base}/v/{token}`, where `base` is empty for
-    /// same-origin links or `https://host` for embedding.
+    /// Empty for same-origin links, or `https://host` for embedding.
+    base: String,
+    /// `{base}/s/{sid}` or `{base}/v/{token}`.
     root: String,
+    /// `s:{sid}` or `v:{token}`: the session as `GET /events` names it.
+    watch: String,
 }
 
 impl Links {
     /// Links that can write: they carry the session id.
     pub fn writer(base: &str, sid: &SessionId) -> Self {
-        Self { root: format!("{base}/s/{}", sid.as_str()) }
+        Self {
+            base: base.to_owned(),
+            root: format!("{base}/s/{}", sid.as_str()),
+            watch: format!("s:{}", sid.as_str()),
+        }
     }
 
     /// Read-only links: they carry the read token, never the session id.
     pub fn reader(base: &str, token: &ReadToken) -> Self {
-        Self { root: format!("{base}/v/{}", token.as_str()) }
+        Self {
+            base: base.to_owned(),
+            root: format!("{base}/v/{}", token.as_str()),
+            watch: format!("v:{}", token.as_str()),
+        }
     }
 
     pub fn page(&self) -> &str {
@@ -41,15 +53,21 @@ impl Links {
         format!("{}/widgets/{key}", self.root)
     }
 
-    pub fn events(&self, view: Option<&ViewId>) -> String {
-        match view {
-            Some(view) => format!("{}/events?view={}", self.root, view.as_str()),
-            None => format!("{}/events", self.root),
-        }
+    /// The one stream endpoint a browser's views share.
+    pub fn events(&self) -> String {
+        format!("{}/events", self.base)
     }
 
-    pub fn stylesheet(base: &str) -> String {
-        format!("{base}{}", assets::APP_CSS.url())
+    pub fn watch(&self) -> &str {
+        &self.watch
+    }
+
+    pub fn new_session(&self) -> String {
+        format!("{}/", self.base)
+    }
+
+    pub fn stylesheet(&self) -> String {
+        format!("{}{}", self.base, assets::APP_CSS.url())
     }
 }
 
@@ -60,11 +78,11 @@ pub fn change_response(snapshot: &Snapshot, changed: Key, stepped: bool) -> Mark
     html! {
         @for key in Key::ALL {
             @if key != changed || stepped {
-                (input(key, &FieldContent::Value(snapshot.state[key]), snapshot.version, true))
+                (input(key, &FieldContent::Value(snapshot.state[key]), snapshot.version, Placement::Update))
             }
-            (message(key, &FieldContent::Value(snapshot.state[key]), Some(snapshot.version), true))
+            (message(key, &FieldContent::Value(snapshot.state[key]), Some(snapshot.version), Placement::Update))
         }
-        (dump(snapshot, None, true))
+        (dump(snapshot, None))
     }
 }
 
@@ -72,8 +90,8 @@ pub fn change_response(snapshot: &Snapshot, changed: Key, stepped: bool) -> Mark
 pub fn refusal_response(snapshot: &Snapshot, key: Key, text: &str, why: &str) -> Markup {
     let content = FieldContent::Refused { text, message: why };
     html! {
-        (input(key, &content, snapshot.version, true))
-        (message(key, &content, Some(snapshot.version), true))
+        (input(key, &content, snapshot.version, Placement::Update))
+        (message(key, &content, Some(snapshot.version), Placement::Update))
     }
 }
 
@@ -81,18 +99,18 @@ pub fn refusal_response(snapshot: &Snapshot, key: Key, text: &str, why: &str) ->
 /// (the session store is down, the session is gone): the message under
 /// the field, and the field left as the user typed it.
 pub fn field_error_response(key: Key, why: &str) -> Markup {
-    message(key, &FieldContent::Refused { text: "", message: why }, None, true)
+    message(key, &FieldContent::Refused { text: "", message: why }, None, Placement::Update)
 }
 
 /// One server-sent event for views that can write: every field, its
 /// cleared message line (a refusal shown before is stale once the state
-/// moved on), and the dump, swapped out of band.
+/// moved on), and the dump.
 pub fn writer_event(snapshot: &Snapshot, origin: Option<&ViewId>) -> Markup {
     html! {
         @for key in Key::ALL {
-            (input(key, &FieldContent::Value(snapshot.state[key]), snapshot.version, true))
-            (message(key, &FieldContent::Value(snapshot.state[key]), Some(snapshot.version), true))
+            (input(key, &FieldContent::Value(snapshot.state[key]), snapshot.version, Placement::Update))
+            (message(key, &FieldContent::Value(snapshot.state[key]), Some(snapshot.version), Placement::Update))
         }
-        (dump(snapshot, origin, true))
+        (dump(snapshot, origin))
     }
 }

@@ -5,15 +5,16 @@ use maud::{DOCTYPE, Markup, html};
 use crate::assets;
 use crate::session::{Key, Snapshot, ViewId};
 
+use super::live::{Holder, live_view};
 use super::widgets::{FieldContent, widget};
 use super::{Links, dump};
 
-/// htmx's settings. CSP-clean (no eval, no inline styles). 422 swaps so
-/// refused input shows its message, and so do other errors: a widget's
-/// error answer is its message line, out of band (the field is left as
-/// typed), and the page's title stays. `responseHandling` replaces the
-/// whole default list, so the defaults are restated around these.
-const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":true,"error":true,"ignoreTitle":true}]}"#;
+/// htmx's settings. CSP-clean (no eval, no inline styles). Every answer
+/// to a change, refusals and errors too, is applied by `app.js` to the
+/// view that sent it, so htmx swaps nothing itself (`hx-swap="none"`). A
+/// refusal (422) is an answer, not an error to log. `responseHandling`
+/// replaces the whole default list, so the defaults are restated.
+const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":false},{"code":"[45]..","swap":false,"error":true}]}"#;
 
 pub(super) fn layout(title: &str, body: Markup) -> Markup {
     html! {
@@ -26,7 +27,6 @@ pub(super) fn layout(title: &str, body: Markup) -> Markup {
                 title { (title) }
                 link rel="stylesheet" href=(assets::APP_CSS.url());
                 script src=(assets::HTMX.url()) defer {}
-                script src=(assets::SSE.url()) defer {}
                 script src=(assets::APP_JS.url()) defer {}
             }
             body { (body) }
@@ -54,30 +54,21 @@ pub fn converter_page(
         _ => FieldContent::Value(snapshot.state[key]),
     };
     let body = html! {
-        main.app hx-ext="sse" sse-connect=(links.events(Some(view))) data-view=(view.as_str())
-            data-stream-worker=(assets::STREAM_WORKER.url()) {
-            h1 { "st.session_state" }
-            h2 { "Input" }
-            div.columns {
-                (widget(links, view, Key::Lbs, &content(Key::Lbs), snapshot))
-                div.spacer {}
-                (widget(links, view, Key::Kg, &content(Key::Kg), snapshot))
-            }
-            h2 { "Output" }
-            p { "st.session_state object:" }
-            (dump(snapshot, None, false))
-            (sse_sink())
-            p.share {
-                "Share a live, read-only view: " a href=(read_link) { "read-only link" }
-            }
+        h1 { "st.session_state" }
+        h2 { "Input" }
+        div.columns {
+            (widget(links, view, Key::Lbs, &content(Key::Lbs), snapshot))
+            div.spacer {}
+            (widget(links, view, Key::Kg, &content(Key::Kg), snapshot))
+        }
+        h2 { "Output" }
+        p { "st.session_state object:" }
+        (dump(snapshot, None))
+        p.share {
+            "Share a live, read-only view: " a href=(read_link) { "read-only link" }
         }
     };
-    layout("st.session_state", body)
-}
-
-/// Where a stream's `state` events land; their fragments swap out of band.
-pub fn sse_sink() -> Markup {
-    html! { div hidden sse-swap="state" hx-swap="none" {} }
+    layout("st.session_state", live_view(Holder::Page, links, Some(view), body))
 }
 
 /// A page for a status other than 200, with a way back to a fresh session.

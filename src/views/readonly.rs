@@ -3,32 +3,23 @@
 
 use maud::{Markup, html};
 
-use crate::assets;
-use crate::session::number::TwoDecimals;
-use crate::session::{Key, Snapshot};
+use crate::session::{Key, Snapshot, ViewId};
 
-use super::page::{layout, sse_sink};
-use super::widgets::input_id;
+use super::live::{Holder, live_view};
+use super::page::layout;
+use super::widgets::{Placement, label, output};
 use super::{Links, dump};
 
-/// A widget's value, shown and never editable.
-pub fn output(key: Key, snapshot: &Snapshot, oob: bool) -> Markup {
-    html! {
-        output id=(input_id(key)) data-version=(snapshot.version) hx-swap-oob=[oob.then_some("true")] {
-            (TwoDecimals(snapshot.state[key]))
-        }
-    }
-}
-
-/// Both values side by side, in the page's 2:1:2 columns.
-pub fn outputs(snapshot: &Snapshot) -> Markup {
+/// Both values side by side, in the page's 2:1:2 columns. `ids` names
+/// this view's elements; a reader never writes, so it has no view id.
+pub fn outputs(snapshot: &Snapshot, ids: &ViewId) -> Markup {
     html! {
         div.columns.readonly {
             @for (i, key) in Key::ALL.into_iter().enumerate() {
                 @if i > 0 { div.spacer {} }
                 div.widget {
-                    label for=(input_id(key)) { (key.widget().label) }
-                    (output(key, snapshot, false))
+                    (label(key, ids))
+                    (output(key, snapshot, Placement::InView(ids)))
                 }
             }
         }
@@ -37,25 +28,21 @@ pub fn outputs(snapshot: &Snapshot) -> Markup {
 
 pub fn reader_page(links: &Links, snapshot: &Snapshot) -> Markup {
     let body = html! {
-        main.app hx-ext="sse" sse-connect=(links.events(None))
-            data-stream-worker=(assets::STREAM_WORKER.url()) {
-            h1 { "st.session_state" }
-            p.share { "A live, read-only view." }
-            h2 { "Input" }
-            (outputs(snapshot))
-            h2 { "Output" }
-            p { "st.session_state object:" }
-            (dump(snapshot, None, false))
-            (sse_sink())
-        }
+        h1 { "st.session_state" }
+        p.share { "A live, read-only view." }
+        h2 { "Input" }
+        (outputs(snapshot, &ViewId::random()))
+        h2 { "Output" }
+        p { "st.session_state object:" }
+        (dump(snapshot, None))
     };
-    layout("st.session_state", body)
+    layout("st.session_state", live_view(Holder::Page, links, None, body))
 }
 
 /// One server-sent event for read-only views: values and the dump.
 pub fn reader_event(snapshot: &Snapshot) -> Markup {
     html! {
-        @for key in Key::ALL { (output(key, snapshot, true)) }
-        (dump(snapshot, None, true))
+        @for key in Key::ALL { (output(key, snapshot, Placement::Update)) }
+        (dump(snapshot, None))
     }
 }

@@ -10,28 +10,64 @@ use crate::session::{Key, Snapshot, ViewId};
 
 use super::Links;
 
-/// Element ids, prefixed so fragments can be embedded in other pages:
-/// `wc-lbs` for the field, `wc-lbs-msg` for its message.
+/// Where a piece of markup goes.
+///
+/// In a whole view its elements get ids of that view, so labels and
+/// descriptions point at the right field however many views (pages,
+/// embeds of one or several sessions) share a document. An update (a
+/// response to a change, a stream event) carries no ids: it is the same
+/// for every view of a session, and `app.js` applies it to each view by
+/// the elements' `data-part` names.
 #[derive(Clone, Copy)]
-pub struct ElementId {
-    key: Key,
-    suffix: &'static str,
+pub enum Placement<'a> {
+    InView(&'a ViewId),
+    Update,
 }
 
-pub fn input_id(key: Key) -> ElementId {
-    ElementId { key, suffix: "" }
+impl<'a> Placement<'a> {
+    fn id(self, part: Part) -> Option<ElementId<'a>> {
+        match self {
+            Self::InView(view) => Some(ElementId { view, part }),
+            Self::Update => None,
+        }
+    }
 }
 
-pub fn message_id(key: Key) -> ElementId {
-    ElementId { key, suffix: "-msg" }
+/// What an element shows, named the same in every view: the key of a
+/// field (`lbs`), or of its message line (`lbs-msg`).
+#[derive(Clone, Copy)]
+pub enum Part {
+    Field(Key),
+    Message(Key),
 }
 
-/// Rendered as is: ids are made of our own ASCII names, nothing to escape.
-impl Render for ElementId {
+impl Render for Part {
+    fn render_to(&self, buffer: &mut String) {
+        match self {
+            Self::Field(key) => buffer.push_str(key.as_str()),
+            Self::Message(key) => {
+                buffer.push_str(key.as_str());
+                buffer.push_str("-msg");
+            }
+        }
+    }
+}
+
+/// `wc-{view}-lbs`, `wc-{view}-lbs-msg`.
+#[derive(Clone, Copy)]
+pub struct ElementId<'a> {
+    view: &'a ViewId,
+    part: Part,
+}
+
+/// Rendered as is: ids are made of our own ASCII names and a view id
+/// (base64url), nothing to escape.
+impl Render for ElementId<'_> {
     fn render_to(&self, buffer: &mut String) {
         buffer.push_str("wc-");
-        buffer.push_str(self.key.as_str());
-        buffer.push_str(self.suffix);
+        buffer.push_str(self.view.as_str());
+        buffer.push('-');
+        self.part.render_to(buffer);
     }
 }
 
@@ -60,27 +96,41 @@ impl fmt::Display for FieldContent<'_> {
     }
 }
 
-/// The text field alone. `oob` marks it for an out-of-band swap.
-pub fn input(key: Key, content: &FieldContent, version: u64, oob: bool) -> Markup {
+/// The text field alone.
+pub fn input(key: Key, content: &FieldContent, version: u64, place: Placement) -> Markup {
     let invalid = content.message().is_some();
     html! {
-        input id=(input_id(key)) name=(key.as_str()) type="text" inputmode="decimal"
-            autocomplete="off" spellcheck="false" value=(content)
-            aria-describedby=(message_id(key)) aria-invalid=[invalid.then_some("true")]
-            data-version=(version) hx-swap-oob=[oob.then_some("true")];
+        input id=[place.id(Part::Field(key))] data-part=(Part::Field(key)) name=(key.as_str())
+            type="text" inputmode="decimal" autocomplete="off" spellcheck="false" value=(content)
+            aria-describedby=[place.id(Part::Message(key))] aria-invalid=[invalid.then_some("true")]
+            data-version=(version);
     }
 }
 
 /// The message line under a field; empty when all is well. `version` is
 /// the state it goes with; `None` for a failure that belongs to no state
 /// (the store was down), which the page always shows.
-pub fn message(key: Key, content: &FieldContent, version: Option<u64>, oob: bool) -> Markup {
+pub fn message(key: Key, content: &FieldContent, version: Option<u64>, place: Placement) -> Markup {
     html! {
-        p.message id=(message_id(key)) role="alert" data-version=[version]
-            hx-swap-oob=[oob.then_some("true")] {
+        p.message id=[place.id(Part::Message(key))] data-part=(Part::Message(key)) role="alert"
+            data-version=[version] {
             @if let Some(message) = content.message() { (message) }
         }
     }
+}
+
+/// A widget's value, shown and never editable (the read-only view).
+pub fn output(key: Key, snapshot: &Snapshot, place: Placement) -> Markup {
+    html! {
+        output id=[place.id(Part::Field(key))] data-part=(Part::Field(key)) data-version=(snapshot.version) {
+            (TwoDecimals(snapshot.state[key]))
+        }
+    }
+}
+
+/// The label of a field or an output in `view`.
+pub fn label(key: Key, view: &ViewId) -> Markup {
+    html! { label for=(ElementId { view, part: Part::Field(key) }) { (key.widget().label) } }
 }
 
 /// A whole widget: a plain HTML form that htmx enhances, so it also works
@@ -89,19 +139,20 @@ pub fn widget(links: &Links, view: &ViewId, key: Key, content: &FieldContent, sn
     let widget = key.widget();
     let action = links.widget(key);
     let name = widget.label.trim_end_matches(':');
+    let place = Placement::InView(view);
     html! {
         form.widget method="post" action=(action) hx-post=(action) hx-trigger="change, submit"
             hx-swap="none" {
-            label for=(input_id(key)) { (widget.label) }
+            (label(key, view))
             div.number-input {
-                (input(key, content, snapshot.version, false))
+                (input(key, content, snapshot.version, place))
                 // Enter submits with the first submit button: a plain "set",
                 // never a step.
                 button.set type="submit" { "Set" }
                 button.step type="submit" name="step" value="down" aria-label={ "Decrease " (name) } { "−" }
                 button.step type="submit" name="step" value="up" aria-label={ "Increase " (name) } { "+" }
             }
-            (message(key, content, Some(snapshot.version), false))
+            (message(key, content, Some(snapshot.version), place))
             input type="hidden" name="view" value=(view.as_str());
         }
     }

@@ -391,6 +391,15 @@ where
     }
 }
 
+/// Waits until the server has exactly `n` event streams open (a browser
+/// needs one, however many tabs and sessions it shows).
+pub async fn wait_for_streams(app: &crate::common::TestApp, n: usize) {
+    wait_for(format!("{n} open event streams"), WAIT, || async {
+        Ok((app.ctx.fan_out.open_streams() == n).then_some(()))
+    })
+    .await;
+}
+
 fn is_transient(e: &CmdError) -> bool {
     e.is_stale_element_reference()
         || e.is_no_such_element()
@@ -468,21 +477,31 @@ impl Browser {
         .await
     }
 
-    /// Waits until the page's event stream is open (htmx-ext-sse keeps its
-    /// source in the element's internal data).
+    /// Waits until every live view on the page has caught up with its
+    /// session over the event stream (app.js marks it `data-wc-live`).
     pub async fn wait_live(&self) {
-        wait_for("the event stream to open", WAIT, || async {
-            let state = self
+        wait_for("every view to be live", WAIT, || async {
+            let live = self
                 .client
                 .execute(
-                    "const el = document.querySelector('[sse-connect]');\
-                     const data = el && el['htmx-internal-data'];\
-                     const source = data && data.sseEventSource;\
-                     return source ? source.readyState : null;",
+                    "const views = [...document.querySelectorAll('[data-wc-watch]')];\
+                     return views.length > 0 && views.every(v => v.getAttribute('data-wc-live') === 'true');",
                     vec![],
                 )
                 .await?;
-            Ok((state == json!(1)).then_some(()))
+            Ok((live == json!(true)).then_some(()))
+        })
+        .await
+    }
+
+    /// Waits until no htmx request is in flight (htmx marks the element
+    /// that sent one with `htmx-request`, and unmarks it in the same task
+    /// that handles the answer).
+    pub async fn wait_htmx_idle(&self) {
+        wait_for("htmx's requests to finish", WAIT, || async {
+            let busy =
+                self.client.execute("return !!document.querySelector('.htmx-request');", vec![]).await?;
+            Ok((busy == json!(false)).then_some(()))
         })
         .await
     }
@@ -530,11 +549,15 @@ impl Browser {
     }
 
     /// The id of the focused element, if any.
-    pub async fn focused_id(&self) -> Option<String> {
-        self.js("return document.activeElement ? document.activeElement.id : null;", vec![])
-            .await
-            .as_str()
-            .map(str::to_owned)
+    /// What the focused element shows (`data-part`: `lbs`, `kg`), if anything.
+    pub async fn focused_part(&self) -> Option<String> {
+        self.js(
+            "return document.activeElement ? document.activeElement.getAttribute('data-part') : null;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
     }
 
     // ------------------------------------------------------------ windows

@@ -108,7 +108,7 @@ impl TestApp {
     pub async fn version(&self, sid: &str) -> u64 {
         let reply = self.get(&format!("/s/{sid}/fragments/state")).await;
         assert_eq!(reply.status, 200);
-        let dump = html::element(&reply.body, "pre", "wc-state").expect("the dump");
+        let dump = html::part(&reply.body, "pre", "state").expect("the dump");
         dump.attr("data-version").expect("data-version").parse().expect("numeric version")
     }
 
@@ -201,8 +201,8 @@ pub fn assert_security_headers(headers: &HeaderMap, what: &str) {
 
 /// Everything that is not a document (scripts, style sheets, JSON,
 /// redirects): no referrer and no sniffing. A CSP there would be ignored,
-/// so none is sent (the stream worker, whose own policy governs it, is
-/// checked in `http_assets`).
+/// so none is sent (`app.js`, which is also the stream's shared worker and
+/// runs under its own policy there, is checked in `http_assets`).
 pub fn assert_subresource_headers(headers: &HeaderMap, what: &str) {
     assert_eq!(header(headers, "referrer-policy"), "no-referrer", "{what}");
     assert_eq!(header(headers, "x-content-type-options"), "nosniff", "{what}");
@@ -218,20 +218,125 @@ pub fn assert_no_store(headers: &HeaderMap, what: &str) {
 }
 
 /// What an error looks like to whoever posted a widget: htmx gets the
-/// field's message line, out of band, and no input (the field keeps what
-/// was typed); a plain form gets [`assert_error_page`].
+/// field's message line alone, as an update, and no input (the field
+/// keeps what was typed); a plain form gets [`assert_error_page`].
 pub fn assert_widget_error(reply: &Reply, htmx: bool, key: &str, what: &str) {
     if !htmx {
         return assert_error_page(reply, what);
     }
     assert!(reply.content_type().starts_with("text/html"), "{what}: content-type {}", reply.content_type());
-    let id = format!("wc-{key}-msg");
-    let message =
-        html::element(&reply.body, "p", &id).unwrap_or_else(|| panic!("{what}: no #{id} in {}", reply.body));
-    assert_eq!((message.attr("hx-swap-oob"), message.attr("role")), (Some("true"), Some("alert")), "{what}");
+    let part = format!("{key}-msg");
+    assert_update(&reply.body, &[("p", &part)], what);
+    let message = html::part(&reply.body, "p", &part).expect("checked above");
+    assert_eq!(message.attr("role"), Some("alert"), "{what}: {message:?}");
+    assert!(message.attrs["class"].split(' ').any(|c| c == "message"), "{what}: {message:?}");
+    // It goes with no state, so a view shows it whatever version it is at.
+    assert_eq!(message.attr("data-version"), None, "{what}: {message:?}");
     assert!(!html::text(&reply.body, &message).trim().is_empty(), "{what}: an empty message");
     assert!(!reply.body.contains("<input"), "{what}: the field would be replaced: {}", reply.body);
     assert_security_headers(&reply.headers, what);
+}
+
+/// `(element, data-part)` of every element that has a `data-part`, in
+/// document order.
+pub fn part_names(markup: &str) -> Vec<(String, String)> {
+    html::all_parts(markup).into_iter().map(|t| (t.name.clone(), t.attrs["data-part"].clone())).collect()
+}
+
+/// An update (the answer to an htmx change, a stream event's HTML): just
+/// these parts, in this order, for `app.js` to apply by name to every
+/// view of the session. It names no element of any view: no `id`, no
+/// `for` or `aria-describedby` pointing at one, nothing out of band.
+pub fn assert_update(markup: &str, want: &[(&str, &str)], what: &str) {
+    let want: Vec<(String, String)> = want.iter().map(|(n, p)| ((*n).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(part_names(markup), want, "{what}: the parts of {markup}");
+    assert!(!markup.contains("<html") && !markup.contains("<main"), "{what}: not an update: {markup}");
+    for tag in html::start_tags(markup) {
+        for attr in ["id", "for", "aria-describedby", "hx-swap-oob", "sse-swap"] {
+            assert!(!tag.has(attr), "{what}: an update with {attr}: {tag:?} in {markup}");
+        }
+    }
+}
+
+/// A view id, as the markup carries it: 22 base64url characters.
+pub fn assert_view_id(view: &str, what: &str) {
+    assert_eq!(view.len(), 22, "{what}: view id {view:?}");
+    assert!(view.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{what}: {view:?}");
+}
+
+/// The ids of a whole view's fields (`wc-{view}-lbs`, …), checked the way
+/// assistive technology uses them: each label's `for` is its field's id
+/// and, where the field can be typed in (`input`), its `aria-describedby`
+/// is its message line's id. No id appears twice in `markup`. Returns
+/// every id, fields and messages, in key order.
+pub fn assert_view_ids(markup: &str, field: &str, what: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let labels = html::tags(markup, "label");
+    for key in KEYS {
+        let tag =
+            html::part(markup, field, key).unwrap_or_else(|| panic!("{what}: no {field} {key} in {markup}"));
+        let id = tag.id().to_owned();
+        let view = id
+            .strip_prefix("wc-")
+            .and_then(|rest| rest.strip_suffix(&format!("-{key}")))
+            .unwrap_or_else(|| panic!("{what}: {field} {key} has id {id:?}, not wc-{{view}}-{key}"));
+        assert_view_id(view, what);
+        let label = labels.iter().filter(|l| l.attr("for") == Some(id.as_str())).count();
+        assert_eq!(label, 1, "{what}: {label} labels for #{id} in {markup}");
+        ids.push(id.clone());
+        if field == "input" {
+            let part = format!("{key}-msg");
+            let message = html::part(markup, "p", &part)
+                .unwrap_or_else(|| panic!("{what}: no {part} line in {markup}"));
+            assert_eq!(message.id(), format!("{id}-msg"), "{what}: the {key} message's id");
+            assert_eq!(
+                tag.attr("aria-describedby"),
+                Some(message.id()),
+                "{what}: {key} is not described by its message"
+            );
+            ids.push(message.id().to_owned());
+        } else {
+            assert!(!tag.has("aria-describedby"), "{what}: {tag:?}");
+        }
+    }
+    let all: Vec<String> =
+        html::start_tags(markup).iter().map(|t| t.id().to_owned()).filter(|id| !id.is_empty()).collect();
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), all.len(), "{what}: an id used twice: {all:?}");
+    ids
+}
+
+/// The root of a live view: `<main class="app">` on our pages, `<div
+/// class="wc-embed">` in fragments. Checks what `app.js` reads from it
+/// (`data-wc-watch`, `data-wc-events`) and its status line, empty while
+/// live; returns it. `watch` is `s:{sid}` or `v:{token}`, `events` the
+/// stream's URL.
+pub fn assert_live_root(markup: &str, name: &str, watch: &str, events: &str, what: &str) -> html::Tag {
+    let roots: Vec<html::Tag> =
+        html::start_tags(markup).into_iter().filter(|t| t.has("data-wc-watch")).collect();
+    assert_eq!(roots.len(), 1, "{what}: one live view: {roots:?}");
+    let root = roots.into_iter().next().expect("one root");
+    let class = if name == "main" { "app" } else { "wc-embed" };
+    assert_eq!((root.name.as_str(), root.attr("class")), (name, Some(class)), "{what}: {root:?}");
+    assert_eq!(root.attr("data-wc-watch"), Some(watch), "{what}: {root:?}");
+    assert_eq!(root.attr("data-wc-events"), Some(events), "{what}: {root:?}");
+    let status: Vec<html::Tag> =
+        html::start_tags(markup).into_iter().filter(|t| t.has("data-wc-status")).collect();
+    assert_eq!(status.len(), 1, "{what}: one status line: {status:?}");
+    let status = &status[0];
+    assert!(status.start > root.start, "{what}: the status line is outside the view");
+    assert_eq!(
+        (status.name.as_str(), status.attr("class"), status.attr("role")),
+        ("p", Some("wc-status"), Some("status")),
+        "{what}: {status:?}"
+    );
+    assert_eq!(html::text(markup, status), "", "{what}: the status line says something while live");
+    for gone in ["sse-connect", "sse-swap", "hx-ext", "data-stream-worker", "hx-swap-oob"] {
+        assert!(!markup.contains(gone), "{what}: {gone} in {markup}");
+    }
+    root
 }
 
 /// Our HTML error page: a whole document with a way back to a new

@@ -114,6 +114,22 @@ pub fn element(html: &str, name: &str, id: &str) -> Option<Tag> {
     start_tags(html).into_iter().find(|t| t.name == name && t.id() == id)
 }
 
+/// The first `<name>` element with this `data-part` (`lbs`, `lbs-msg`,
+/// `state`, …), if any: how `app.js` finds what an update is for.
+pub fn part(html: &str, name: &str, part: &str) -> Option<Tag> {
+    start_tags(html).into_iter().find(|t| t.name == name && t.attr("data-part") == Some(part))
+}
+
+/// Every `<name>` element with this `data-part`, in document order.
+pub fn parts(html: &str, name: &str, part: &str) -> Vec<Tag> {
+    start_tags(html).into_iter().filter(|t| t.name == name && t.attr("data-part") == Some(part)).collect()
+}
+
+/// Every element that has a `data-part`, in document order.
+pub fn all_parts(html: &str) -> Vec<Tag> {
+    start_tags(html).into_iter().filter(|t| t.has("data-part")).collect()
+}
+
 /// The raw markup between a tag and its end tag (no nesting of the same
 /// element is assumed, which holds for everything we look inside).
 pub fn inner_html<'a>(html: &'a str, tag: &Tag) -> &'a str {

@@ -1,0 +1,52 @@
+//! The element around every live view (a page, an embedded fragment).
+//!
+//! `app.js` finds these by `data-wc-watch`, watches every session they
+//! name on the browser's one event stream (`data-wc-events`), and applies
+//! each update to the parts inside the view it is for. A view that can
+//! write names itself (`data-view`), so it can skip the echo of its own
+//! change. Its status line says when it is not live.
+
+use maud::{Markup, html};
+
+use crate::session::ViewId;
+
+use super::Links;
+
+/// Which element holds the view.
+#[derive(Clone, Copy)]
+pub enum Holder {
+    /// The page's `<main>`.
+    Page,
+    /// A fragment's `<div>`, with the stylesheet it needs on another site.
+    Embed,
+}
+
+pub fn live_view(holder: Holder, links: &Links, writer: Option<&ViewId>, content: Markup) -> Markup {
+    let view = writer.map(ViewId::as_str);
+    let inside = html! { (status(links)) (content) };
+    match holder {
+        Holder::Page => html! {
+            main.app data-wc-watch=(links.watch()) data-wc-events=(links.events()) data-view=[view] {
+                (inside)
+            }
+        },
+        Holder::Embed => html! {
+            div.wc-embed data-wc-watch=(links.watch()) data-wc-events=(links.events()) data-view=[view] {
+                link rel="stylesheet" href=(links.stylesheet());
+                (inside)
+            }
+        },
+    }
+}
+
+/// Empty while the view is live. The words for the other cases are here,
+/// with the rest of the markup's words, for `app.js` to show.
+fn status(links: &Links) -> Markup {
+    html! {
+        p.wc-status role="status" data-wc-status
+            data-reconnecting="Reconnecting…"
+            data-gone="This session has ended."
+            data-restart="Start a new session"
+            data-restart-href=(links.new_session()) {}
+    }
+}
