@@ -125,6 +125,17 @@ impl AppContext {
         })
     }
 
+    /// A stream opened now would hear other replicas' changes: with Redis,
+    /// only while the change bus is subscribed.
+    pub fn hears_changes(&self) -> Result<(), AppError> {
+        match &self.bus_subscribed {
+            Some(up) if !up.load(Ordering::Relaxed) => {
+                Err(AppError::Store(StoreError::Unavailable("not subscribed to changes".to_owned())))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Ready for traffic: not shutting down, the store answers, and changes
     /// made on other replicas are heard. The reason when not.
     pub async fn readiness(&self) -> Result<(), &'static str> {

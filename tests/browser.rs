@@ -441,9 +441,13 @@ async fn with_redis_down_a_change_says_so_and_keeps_what_was_typed() {
         assert!(message.contains("cannot reach its session store"), "message: {message:?}");
         assert_eq!(b.value(LBS).await.unwrap(), "25", "what was typed stays, to try again");
         assert_eq!(b.value(KG).await.unwrap(), "4.54");
+        // Nor does the page look live while it cannot hear changes.
+        b.wait_text_contains("[data-wc-status]", "Reconnecting…").await;
 
         redis.restart().await;
         app.wait_until_ready().await;
+        b.wait_live().await;
+        assert_eq!(b.text("[data-wc-status]").await.unwrap(), "");
         b.commit(LBS, "25").await;
         b.wait_value(KG, "11.34").await;
         wait_for("the message to clear", WAIT, || async {

@@ -112,6 +112,7 @@ pub async fn multiplexed(
 ) -> Result<Response, AppError> {
     let ctx = ctx.0;
     let watches = parse_watches(query.as_deref())?;
+    let interrupted = may_open(&ctx)?;
     let mut live = Vec::with_capacity(watches.len());
     let mut gone = Vec::new();
     for watch in watches {
@@ -139,52 +140,36 @@ pub async fn multiplexed(
         }
         live.push((label, audience, subscription));
     }
-    let every = ctx.config.sse_keep_alive;
-    let mut shutdown = ctx.shutdown.clone();
-    let grace = ctx.config.shutdown_grace;
-    let counted = ctx.fan_out.stream_opened();
-    let data = move |audience: Audience, frame: &Frame| {
-        frame.data(audience, |frame| {
-            ctx.metrics.frame_rendered(audience as usize);
-            let html = match audience {
-                Audience::Writer => writer_event(&frame.snapshot, frame.origin.as_ref()),
-                Audience::Reader => reader_event(&frame.snapshot),
-            };
-            Bytes::from(sse_data(&html.into_string()))
-        })
+    let mut opening: Vec<Bytes> = gone.iter().map(|label| labelled_event("gone", label, b"")).collect();
+    let mut changes = SelectAll::new();
+    for (label, audience, mut subscription) in live {
+        let current = Arc::clone(&subscription.receiver.borrow_and_update());
+        opening.push(labelled_event("state", &label, &labelled_data(&ctx, audience, &current)));
+        changes.push(changes_of(label, audience, subscription));
+    }
+    let events = {
+        let ctx = Arc::clone(&ctx);
+        changes
+            .map(move |(label, audience, frame)| match frame {
+                Some(frame) => labelled_event("state", &label, &labelled_data(&ctx, audience, &frame)),
+                None => labelled_event("gone", &label, b""),
+            })
+            .boxed()
     };
+    Ok(event_stream(&ctx, interrupted, opening, events))
+}
 
-    let body = async_stream::stream! {
-        let _counted = counted;
-        yield Ok::<_, Infallible>(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
-        for label in &gone {
-            yield Ok(labelled_event("gone", label, b""));
-        }
-        let mut changes = SelectAll::new();
-        for (label, audience, mut subscription) in live {
-            let current = Arc::clone(&subscription.receiver.borrow_and_update());
-            yield Ok(labelled_event("state", &label, &data(audience, &current)));
-            changes.push(changes_of(label, audience, subscription));
-        }
-        if *shutdown.borrow_and_update() {
-            return;
-        }
-        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let ending = end_of_stream(shutdown, grace);
-        tokio::pin!(ending);
-        loop {
-            tokio::select! {
-                Some((label, audience, frame)) = changes.next() => match frame {
-                    Some(frame) => yield Ok(labelled_event("state", &label, &data(audience, &frame))),
-                    None => yield Ok(labelled_event("gone", &label, b"")),
-                },
-                _ = keep_alive.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
-                () = &mut ending => break,
-            }
-        }
-    };
-    Ok((STREAM_HEADERS, Body::from_stream(body)).into_response())
+/// A session's event for a multiplexed stream: its `data:` lines, rendered
+/// once per version and audience for every stream.
+fn labelled_data(ctx: &AppContext, audience: Audience, frame: &Frame) -> Bytes {
+    frame.data(audience, |frame| {
+        ctx.metrics.frame_rendered(audience as usize);
+        let html = match audience {
+            Audience::Writer => writer_event(&frame.snapshot, frame.origin.as_ref()),
+            Audience::Reader => reader_event(&frame.snapshot),
+        };
+        Bytes::from(sse_data(&html.into_string()))
+    })
 }
 
 type Change = (Arc<str>, Audience, Option<Arc<Frame>>);
@@ -218,57 +203,91 @@ async fn open(
     client: IpAddr,
     view: Option<ViewId>,
 ) -> Result<Response, AppError> {
+    let interrupted = may_open(&ctx)?;
     // Subscribe before reading the state, so a change made in between
     // reaches the stream one way or the other.
     let mut subscription = ctx.fan_out.subscribe(&sid, audience, client).map_err(AppError::Busy)?;
     let snapshot = ctx.snapshot(&sid).await?;
     ctx.fan_out.publish(&sid, snapshot, None);
+    let render = {
+        let ctx = Arc::clone(&ctx);
+        move |frame: &Frame| {
+            ctx.metrics.frame_rendered(audience as usize);
+            match audience {
+                Audience::Writer => render_writer(frame),
+                Audience::Reader => render_reader(frame),
+            }
+        }
+    };
+    // A new or reconnecting view catches up with the current state.
+    let current = Arc::clone(&subscription.receiver.borrow_and_update());
+    let opening = vec![current.rendered(audience, &render)];
+    let changes = async_stream::stream! {
+        while subscription.receiver.changed().await.is_ok() {
+            let frame = Arc::clone(&subscription.receiver.borrow_and_update());
+            let own_echo = view.is_some() && frame.origin == view;
+            if !own_echo {
+                yield frame.rendered(audience, &render);
+            }
+        }
+    };
+    Ok(event_stream(&ctx, interrupted, opening, changes.boxed()))
+}
+
+/// Watches for interruptions from now on, and refuses a stream that would
+/// not hear other replicas' changes.
+fn may_open(ctx: &AppContext) -> Result<watch::Receiver<u64>, AppError> {
+    let interrupted = ctx.fan_out.interruptions();
+    ctx.hears_changes()?;
+    Ok(interrupted)
+}
+
+/// What every event stream sends: `retry:`, the `opening` events, then
+/// each of `changes` as it comes, and a keep-alive comment when idle, so
+/// proxies keep the stream open and a departed client is noticed. It ends
+/// when the changes do, some time after shutdown begins, or when this
+/// replica may have missed changes (see [`FanOut::interrupt_streams`]):
+/// its views then say they are not live until they have reconnected and
+/// caught up.
+///
+/// [`FanOut::interrupt_streams`]: crate::session::FanOut::interrupt_streams
+fn event_stream(
+    ctx: &AppContext,
+    mut interrupted: watch::Receiver<u64>,
+    opening: Vec<Bytes>,
+    mut changes: BoxStream<'static, Bytes>,
+) -> Response {
     let counted = ctx.fan_out.stream_opened();
     let every = ctx.config.sse_keep_alive;
     let mut shutdown = ctx.shutdown.clone();
     let grace = ctx.config.shutdown_grace;
-    let render = move |frame: &Frame| {
-        ctx.metrics.frame_rendered(audience as usize);
-        match audience {
-            Audience::Writer => render_writer(frame),
-            Audience::Reader => render_reader(frame),
-        }
-    };
-
-    // Idle streams send a comment now and then (every `every`), so proxies
-    // keep them open and a departed client is noticed.
     let body = async_stream::stream! {
         let _counted = counted;
         yield Ok::<_, Infallible>(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
-        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // A new or reconnecting view catches up with the current state.
-        let current = Arc::clone(&subscription.receiver.borrow_and_update());
-        yield Ok(current.rendered(audience, &render));
+        for event in opening {
+            yield Ok(event);
+        }
         // The flag only ever turns true, so any change means stop.
         if *shutdown.borrow_and_update() {
             return;
         }
+        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let ending = end_of_stream(shutdown, grace);
         tokio::pin!(ending);
         loop {
             tokio::select! {
-                changed = subscription.receiver.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    let frame = Arc::clone(&subscription.receiver.borrow_and_update());
-                    let own_echo = view.is_some() && frame.origin == view;
-                    if !own_echo {
-                        yield Ok(frame.rendered(audience, &render));
-                    }
-                }
+                event = changes.next() => match event {
+                    Some(event) => yield Ok(event),
+                    None => break,
+                },
                 _ = keep_alive.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
                 () = &mut ending => break,
+                _ = interrupted.changed() => break,
             }
         }
     };
-    Ok((STREAM_HEADERS, Body::from_stream(body)).into_response())
+    (STREAM_HEADERS, Body::from_stream(body)).into_response()
 }
 
 /// Completes some time after shutdown begins: a random point in the first

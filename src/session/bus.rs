@@ -108,6 +108,8 @@ impl RedisBus {
             let was_up = handles.subscribed.swap(false, Ordering::Relaxed);
             if was_up {
                 tracing::warn!(error = %outcome, "lost the change subscription; reconnecting");
+                // Views here would look live while missing other replicas' changes.
+                handles.fan_out.interrupt_streams();
                 retry = RETRY_FIRST;
             } else {
                 tracing::debug!(error = %outcome, "cannot subscribe to changes yet");

@@ -98,6 +98,10 @@ pub struct FanOut {
     subscriptions: AtomicUsize,
     /// Event-stream responses open right now, whatever each carries.
     open_streams: Arc<AtomicUsize>,
+    /// Bumped when this replica may have missed changes (the change bus
+    /// lost its subscription): every open stream ends, so its views say
+    /// they are not live and catch up when they reconnect.
+    interruptions: watch::Sender<u64>,
 }
 
 impl FanOut {
@@ -107,7 +111,18 @@ impl FanOut {
             streams: Mutex::default(),
             subscriptions: AtomicUsize::new(0),
             open_streams: Arc::default(),
+            interruptions: watch::Sender::new(0),
         })
+    }
+
+    /// Ends every open stream (see `interruptions`).
+    pub fn interrupt_streams(&self) {
+        self.interruptions.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes once [`interrupt_streams`](Self::interrupt_streams) is called.
+    pub fn interruptions(&self) -> watch::Receiver<u64> {
+        self.interruptions.subscribe()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
