@@ -33,23 +33,32 @@
 
   Hub.prototype.watch = function (client, url, labels) {
     this.clients.set(client, { url: url, labels: new Set(labels) });
-    var reopened = this.sync();
     // A client that joins a stream already open catches up from the
     // newest event; a stream that (re)opens starts with every snapshot.
     var hub = this;
     labels.forEach(function (label) {
       if (hub.gone.has(label)) return hub.emit(client, { type: "gone", label: label });
       var stream = hub.streamOf(url, label);
-      if (!stream || reopened.has(stream)) return;
+      if (!stream) return;
       if (stream.state === "down") hub.emit(client, { type: "down", label: label });
       else if (stream.state === "live" && hub.last.has(label)) {
         hub.emit(client, { type: "state", label: label, html: hub.last.get(label) });
       }
     });
+    this.later();
   };
 
   Hub.prototype.leave = function (client) {
-    if (this.clients.delete(client)) this.sync();
+    if (this.clients.delete(client)) this.later();
+  };
+
+  // Tabs come and go together (a browser restoring its tabs, every tab
+  // answering a new leader): one switch of streams for all of them.
+  Hub.prototype.later = function () {
+    var hub = this;
+    if (hub.pending) return;
+    hub.pending = true;
+    setTimeout(function () { hub.pending = false; hub.sync(); }, 50);
   };
 
   Hub.prototype.streamOf = function (url, label) {
@@ -57,7 +66,6 @@
   };
 
   // Makes the streams carry exactly the sessions some client watches.
-  // Returns the streams it (re)opened.
   Hub.prototype.sync = function () {
     var hub = this;
     var wanted = new Map(); // url → Set of labels not carried yet
@@ -89,9 +97,11 @@
         changed.add(stream);
       });
     });
-    changed.forEach(function (stream) { hub.open(stream); });
+    changed.forEach(function (stream) {
+      // One waiting to retry after a refusal keeps waiting, with the new set.
+      if (!(stream.timer && stream.state === "down" && stream.labels.size > 0)) hub.open(stream);
+    });
     this.streams = this.streams.filter(function (s) { return s.labels.size > 0; });
-    return changed;
   };
 
   Hub.prototype.toWatchers = function (url, label, message) {
@@ -101,10 +111,21 @@
     });
   };
 
+  // Retries `stream` later, ever more slowly, at a random point so tabs
+  // and browsers do not come back together.
+  Hub.prototype.retry = function (stream) {
+    var hub = this;
+    clearTimeout(stream.timer);
+    stream.failures += 1;
+    var delay = Math.min(30000, 1000 * Math.pow(2, Math.min(stream.failures, 5)));
+    stream.timer = setTimeout(function () { hub.open(stream); }, delay * (0.5 + Math.random() / 2));
+  };
+
   Hub.prototype.open = function (stream) {
     var hub = this;
     if (stream.source) stream.source.close();
     clearTimeout(stream.timer);
+    stream.timer = null;
     stream.source = null;
     if (stream.labels.size === 0) return;
     // A switch to a new set of sessions is no outage: only a stream that
@@ -139,7 +160,15 @@
       hub.gone.add(label);
       hub.last.delete(label);
       hub.toWatchers(stream.url, label, { type: "gone", label: label });
-      setTimeout(function () { hub.sync(); }, 0);
+      hub.later();
+    });
+    // The server could not take this session on now (too many views of
+    // it): the others go on; this one waits, and the stream tries again.
+    source.addEventListener("busy", function (e) {
+      var label = split(e.data)[0];
+      if (!mine() || !stream.labels.has(label)) return;
+      hub.toWatchers(stream.url, label, { type: "down", label: label });
+      if (!stream.timer) hub.retry(stream);
     });
     source.onerror = function () {
       if (!mine()) return;
@@ -148,13 +177,8 @@
         hub.toWatchers(stream.url, label, { type: "down", label: label });
       });
       // The browser retries a dropped stream itself; one the server
-      // refused (store down, too busy) it gives up on, so retry here,
-      // ever more slowly, at a random point so tabs do not come together.
-      if (source.readyState === EventSource.CLOSED) {
-        stream.failures += 1;
-        var delay = Math.min(30000, 1000 * Math.pow(2, Math.min(stream.failures, 5)));
-        stream.timer = setTimeout(function () { hub.open(stream); }, delay * (0.5 + Math.random() / 2));
-      }
+      // refused (store down, too busy) it gives up on, so retry here.
+      if (source.readyState === EventSource.CLOSED) hub.retry(stream);
     };
   };
 
@@ -276,14 +300,14 @@
   // Applies an update (a response to this view's change, or a stream
   // event) to one view, part by part, never going back in time: a stream
   // event only if it is newer than what the view shows, a response also
-  // if it is as new. Fields are updated in place, so focus and caret
-  // stay; one the user is typing in keeps what is typed.
+  // if it is as new. So the echo of this view's own change, which comes
+  // after its answer, changes nothing, and one that comes first, or
+  // without an answer (a change a stalled store applied late), shows.
+  // Fields are updated in place, so focus and caret stay; one the user
+  // is typing in keeps what is typed.
   function apply(view, html, fromStream) {
     var template = document.createElement("template");
     template.innerHTML = html;
-    var origin = template.content.querySelector("[data-origin]");
-    var me = view.getAttribute("data-view");
-    if (fromStream && origin && me && origin.getAttribute("data-origin") === me) return;
     Array.prototype.forEach.call(template.content.querySelectorAll("[data-part]"), function (part) {
       var target = view.querySelector('[data-part="' + part.getAttribute("data-part") + '"]');
       if (!target) return;
@@ -393,18 +417,27 @@
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
+  // A page put in the back/forward cache hears nothing while there: once
+  // restored, it is not live until its views have caught up.
   global.addEventListener("pagehide", function () {
     hubs.forEach(function (known) { known.hub.leave(); known.watched = ""; });
+    views().forEach(function (view) { setStatus(view, "false"); });
   });
   global.addEventListener("pageshow", function (e) { if (e.persisted) rescan(); });
 
   // ------------------------------------------------------ the widgets
 
+  // Only our own forms: on another site's page that embeds fragments,
+  // the host's forms are none of this file's business.
+  var ours = function (form) {
+    return form instanceof HTMLFormElement && !!form.closest("[data-wc-watch]");
+  };
+
   // ArrowUp / ArrowDown step like + / −, as in a number input.
   document.addEventListener("keydown", function (e) {
     if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
     var input = e.target;
-    if (!(input instanceof HTMLInputElement) || !input.form) return;
+    if (!(input instanceof HTMLInputElement) || !ours(input.form)) return;
     var button = input.form.querySelector('button[name="step"][value="' + (e.key === "ArrowUp" ? "up" : "down") + '"]');
     if (!button) return;
     e.preventDefault();
@@ -415,6 +448,7 @@
   // submit event's submitter, so a step started by a key press (above)
   // would post as a plain "set". Send the submitter explicitly.
   document.addEventListener("htmx:configRequest", function (e) {
+    if (!ours(e.detail.elt)) return;
     var trigger = e.detail.triggeringEvent;
     var submitter = trigger && trigger.submitter;
     if (submitter && submitter.name) e.detail.parameters[submitter.name] = submitter.value;
@@ -426,7 +460,7 @@
   var lastCommit = new WeakMap(); // form → {value, at}
   document.addEventListener("htmx:configRequest", function (e) {
     var form = e.detail.elt;
-    if (!(form instanceof HTMLFormElement) || e.detail.parameters.step) return;
+    if (!ours(form) || e.detail.parameters.step) return;
     var input = form.querySelector("input[inputmode=decimal]");
     if (!input) return;
     // By value: by the time a queued submit goes, "10" may show as "10.00".
@@ -448,9 +482,8 @@
   document.addEventListener("htmx:afterRequest", function (e) {
     var form = e.detail.elt;
     var xhr = e.detail.xhr;
-    if (!(form instanceof HTMLFormElement) || !xhr || !xhr.responseText) return;
-    var view = form.closest("[data-wc-watch]");
-    if (view) apply(view, xhr.responseText, false);
+    if (!ours(form) || !xhr || !xhr.responseText) return;
+    apply(form.closest("[data-wc-watch]"), xhr.responseText, false);
   });
 
   // Once a commit is accepted, show it as Streamlit does: two decimals.
@@ -458,7 +491,7 @@
   document.addEventListener("htmx:afterRequest", function (e) {
     var form = e.detail.elt;
     // Not after a refusal (422, which htmx is told is no error).
-    if (!e.detail.xhr || e.detail.xhr.status !== 200 || !(form instanceof HTMLFormElement)) return;
+    if (!e.detail.xhr || e.detail.xhr.status !== 200 || !ours(form)) return;
     var params = e.detail.requestConfig && e.detail.requestConfig.parameters;
     if (!params || params.step) return;
     Array.prototype.forEach.call(form.querySelectorAll("input[inputmode=decimal]"), function (input) {
@@ -473,6 +506,6 @@
 
   // A committed field has no unsaved text any more.
   document.addEventListener("change", function (e) {
-    if (e.target instanceof HTMLInputElement) e.target.defaultValue = e.target.value;
+    if (e.target instanceof HTMLInputElement && ours(e.target.form)) e.target.defaultValue = e.target.value;
   });
 })(self);

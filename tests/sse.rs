@@ -740,3 +740,22 @@ async fn a_multiplexed_stream_refuses_bad_lists_with_400() {
     }
     assert_eq!(gauge(&app.client, &app.base, OPEN_STREAMS).await, 0.0);
 }
+
+#[tokio::test]
+async fn a_session_with_too_many_views_waits_and_the_others_on_its_stream_go_on() {
+    let mut config = Config::for_tests();
+    config.max_streams_per_session = 1;
+    let app = spawn_app_with(config).await;
+    let (crowded, other) = (app.new_session().await, app.new_session().await);
+    let mut first = open_multiplexed(&app, &format!("s={crowded}")).await;
+    assert_eq!(labelled(&first.expect_event().await).0, format!("s:{crowded}"));
+    let mut stream = open_multiplexed(&app, &format!("s={crowded}&s={other}")).await;
+    let busy = stream.expect_event().await;
+    assert_eq!((busy.event.as_str(), busy.data.as_str()), ("busy", format!("s:{crowded}").as_str()));
+    assert_eq!(labelled(&stream.expect_event().await).0, format!("s:{other}"));
+    app.commit(&other, "lbs", "10").await;
+    let event = stream.expect_event().await;
+    let (label, html) = labelled(&event);
+    assert_eq!((label, dump_pair(html)), (format!("s:{other}").as_str(), (10.0, 4.5359237)));
+    assert_eq!(app.ctx.fan_out.subscriptions(), 2, "the busy session is not watched twice");
+}

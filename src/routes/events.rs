@@ -30,7 +30,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::context::{AppContext, Ctx};
 use crate::error::AppError;
-use crate::session::{Audience, Frame, ReadToken, SessionId, Subscription, ViewId};
+use crate::session::{Audience, Busy, Frame, ReadToken, SessionId, Subscription, ViewId};
 use crate::views::readonly::reader_event;
 use crate::views::writer_event;
 
@@ -103,7 +103,8 @@ fn parse_watches(query: Option<&str>) -> Result<Vec<Watch>, AppError> {
 }
 
 /// `GET /events?s={sid}&v={token}…`: every named session on one stream.
-/// A session that is unknown or expires gets a `gone` event instead;
+/// A session that is unknown or expires gets a `gone` event instead, and
+/// one that has too many views already a `busy` event (try again later);
 /// the others go on.
 pub async fn multiplexed(
     ctx: Ctx,
@@ -115,6 +116,7 @@ pub async fn multiplexed(
     let interrupted = may_open(&ctx)?;
     let mut live = Vec::with_capacity(watches.len());
     let mut gone = Vec::new();
+    let mut busy = Vec::new();
     for watch in watches {
         let label: Arc<str> = watch.label().into();
         let (sid, audience) = match watch {
@@ -128,8 +130,16 @@ pub async fn multiplexed(
                 Err(e) => return Err(e),
             },
         };
-        // As for one session: subscribe first, then read.
-        let subscription = ctx.fan_out.subscribe(&sid, audience, client).map_err(AppError::Busy)?;
+        // As for one session: subscribe first, then read. A session with
+        // too many views now waits; the others need not.
+        let subscription = match ctx.fan_out.subscribe(&sid, audience, client) {
+            Ok(subscription) => subscription,
+            Err(Busy::TooManyForSession) => {
+                busy.push(label);
+                continue;
+            }
+            Err(other) => return Err(AppError::Busy(other)),
+        };
         match ctx.snapshot(&sid).await {
             Ok(snapshot) => ctx.fan_out.publish(&sid, snapshot, None),
             Err(AppError::UnknownSession) => {
@@ -141,6 +151,7 @@ pub async fn multiplexed(
         live.push((label, audience, subscription));
     }
     let mut opening: Vec<Bytes> = gone.iter().map(|label| labelled_event("gone", label, b"")).collect();
+    opening.extend(busy.iter().map(|label| labelled_event("busy", label, b"")));
     let mut changes = SelectAll::new();
     for (label, audience, mut subscription) in live {
         let current = Arc::clone(&subscription.receiver.borrow_and_update());
