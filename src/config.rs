@@ -31,7 +31,7 @@ pub struct Config {
     pub unchanged_session_ttl: Duration,
 
     /// Most sessions alive at once; the least recently used goes first.
-    /// In-memory store only: with Redis, bound memory with `maxmemory`.
+    /// In memory and under `DATA_DIR`: with Redis, bound memory with `maxmemory`.
     #[arg(long, env = "MAX_SESSIONS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_sessions: u64,
 
@@ -100,6 +100,13 @@ pub struct Config {
     /// Who may show the app in an iframe: the CSP `frame-ancestors` sources.
     #[arg(long, env = "FRAME_ANCESTORS", default_value = "'self'", value_parser = parse_frame_ancestors)]
     pub frame_ancestors: String,
+
+    /// Keep sessions on disk in this folder (created if missing), so they
+    /// survive a restart: a change is answered once it is fsynced. One
+    /// server per folder. Unset (and no `REDIS_URL`): sessions live in this
+    /// process's memory.
+    #[arg(long, env = "DATA_DIR", conflicts_with = "redis_url")]
+    pub data_dir: Option<std::path::PathBuf>,
 
     /// Keep sessions in Redis, shared by every replica with the same URL:
     /// `redis://host:6379/0` or `redis+unix:///run/redis.sock`. Unset:

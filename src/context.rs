@@ -15,8 +15,8 @@ use crate::error::AppError;
 use crate::routes::content_security_policy;
 use crate::session::bus::RedisBus;
 use crate::session::{
-    Backend, FanOut, MemoryStore, ReadToken, RedisConfig, RedisStore, SessionId, SessionStore, Snapshot,
-    StoreError, StoreLimits, StreamLimits,
+    Backend, DurableStore, FanOut, MemoryStore, OpenError, ReadToken, RedisConfig, RedisStore, SessionId,
+    SessionStore, Snapshot, StoreError, StoreLimits, StreamLimits,
 };
 use crate::telemetry::Metrics;
 
@@ -43,15 +43,34 @@ pub struct AppContext {
     pub open_connections: Arc<AtomicUsize>,
 }
 
-/// The backend `config` asks for: Redis with `REDIS_URL`, else memory.
-pub fn backend(config: &Config) -> Result<Arc<dyn Backend>, StoreError> {
-    Ok(match redis_config(config) {
-        Some(redis) => Arc::new(RedisStore::new(redis)?),
-        None => Arc::new(MemoryStore::new(StoreLimits {
-            max_sessions: usize::try_from(config.max_sessions).unwrap_or(usize::MAX),
-            ttl: config.session_ttl,
-            unchanged_ttl: config.unchanged_session_ttl,
-        })),
+/// Why the backend `config` asks for cannot be set up.
+#[derive(Debug)]
+pub enum BackendError {
+    Redis(StoreError),
+    DataDir(OpenError),
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redis(e) => write!(f, "cannot set up the session store: {e}"),
+            Self::DataDir(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The backend `config` asks for: Redis with `REDIS_URL`, disk with
+/// `DATA_DIR` (never both: the flags conflict), else memory.
+pub fn backend(config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
+    let limits = StoreLimits {
+        max_sessions: usize::try_from(config.max_sessions).unwrap_or(usize::MAX),
+        ttl: config.session_ttl,
+        unchanged_ttl: config.unchanged_session_ttl,
+    };
+    Ok(match (redis_config(config), &config.data_dir) {
+        (Some(redis), _) => Arc::new(RedisStore::new(redis).map_err(BackendError::Redis)?),
+        (None, Some(dir)) => Arc::new(DurableStore::open(dir, limits).map_err(BackendError::DataDir)?),
+        (None, None) => Arc::new(MemoryStore::new(limits)),
     })
 }
 

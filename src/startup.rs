@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::context::{self, AppContext};
+use crate::context::{self, AppContext, BackendError};
 use crate::memory::Reclaimer;
 use crate::routes::router;
 use crate::server::{self, ServeLimits, Timeouts};
@@ -19,6 +19,7 @@ use crate::session::{Backend, StoreError};
 #[derive(Debug)]
 pub enum StartError {
     Listen(std::io::Error),
+    Backend(BackendError),
     Store(StoreError),
 }
 
@@ -26,6 +27,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Listen(e) => write!(f, "cannot listen: {e}"),
+            Self::Backend(e) => e.fmt(f),
             Self::Store(e) => write!(f, "cannot set up the session store: {e}"),
         }
     }
@@ -42,9 +44,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds with the backend `config` names: Redis with `REDIS_URL`, else memory.
+    /// Binds with the backend `config` names: Redis with `REDIS_URL`, disk
+    /// with `DATA_DIR`, else memory.
     pub async fn bind(config: Config) -> Result<Self, StartError> {
-        let backend = context::backend(&config).map_err(StartError::Store)?;
+        let backend = context::backend(&config).map_err(StartError::Backend)?;
         Self::bind_with(config, backend).await
     }
 

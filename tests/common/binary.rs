@@ -17,10 +17,12 @@ const POLL: Duration = Duration::from_millis(20);
 /// Every setting the binary reads from the environment (`src/config.rs`),
 /// and `RUST_LOG`; cleared so the test's own environment cannot change what
 /// is being tested.
-pub const SETTINGS: [&str; 15] = [
+pub const SETTINGS: [&str; 17] = [
     "HOST",
     "PORT",
     "SESSION_TTL",
+    "UNCHANGED_SESSION_TTL",
+    "DATA_DIR",
     "MAX_SESSIONS",
     "MAX_STREAMS",
     "MAX_STREAMS_PER_SESSION",
@@ -137,6 +139,12 @@ impl KillOnDrop {
         let (line, seen) = self.line_with(&format!("http://{host}:"), limit);
         let port = port_in(&line).unwrap_or_else(|| panic!("no port in {line:?}"));
         (port, seen)
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would, and waits for the end.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM.

@@ -5,6 +5,7 @@
 //! [`SessionStore::apply`], written once for every backend: read, run
 //! [`Snapshot::apply`], write if nobody else wrote first, retry otherwise.
 
+mod durable;
 mod memory;
 pub(crate) mod redis;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 pub use self::redis::{RedisConfig, RedisStore};
+pub use durable::{DurableStats, DurableStore, OpenError};
 pub use memory::{MemoryStore, StoreLimits};
 
 use super::id::{ReadToken, SessionId, ViewId};
