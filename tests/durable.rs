@@ -259,3 +259,72 @@ fn data_dir_and_redis_url_together_are_refused_by_name() {
     assert!(stderr.contains("--data-dir") && stderr.contains("--redis-url"), "{stderr}");
     assert!(!dir.path().exists(), "nothing is created");
 }
+
+/// A tmpfs of `size`, mounted for the test and unmounted after it.
+struct SmallDisk(DataDir);
+
+impl SmallDisk {
+    fn mount(name: &str, size: &str) -> Self {
+        let dir = DataDir::new(name);
+        std::fs::create_dir_all(dir.path()).expect("mount point");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            mounted.success(),
+            "a full disk is simulated with a small tmpfs: this test needs root to mount one"
+        );
+        Self(dir)
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.0.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_and_loses_nothing_stored() {
+    let disk = SmallDisk::mount("full", "512k");
+    let (_server, base) = start(disk.0.path(), &[("NEW_SESSIONS_PER_MINUTE", "1000000")]);
+    let client = client();
+    let first = new_session(&client, &base).await;
+    assert_eq!(change(&client, &base, &first, 10).await.expect("change"), 200);
+    // Fill the disk with new sessions until a write fails.
+    let mut refused = None;
+    for _ in 0..200_000 {
+        let response = client.get(format!("{base}/")).send().await.expect("GET /");
+        if response.status() != 303 {
+            refused = Some(response.status().as_u16());
+            break;
+        }
+    }
+    assert_eq!(refused, Some(503), "the disk never filled");
+    let ready = client.get(format!("{base}/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.text().await.expect("body"), "session store unavailable\n");
+    // What was stored before is intact and readable.
+    assert_eq!(state(&client, &base, &first).await, (200, r#"{"lbs":10.0,"kg":4.5359237}"#.to_owned()));
+
+    // Room again: ready, and changes go on from where they were.
+    disk.resize("64m");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while client.get(format!("{base}/readyz")).send().await.expect("readyz").status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "not ready again once there was room");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(change(&client, &base, &first, 12).await.expect("change"), 200);
+    assert_eq!(state(&client, &base, &first).await, (200, r#"{"lbs":12.0,"kg":5.44310844}"#.to_owned()));
+}

@@ -21,6 +21,7 @@ pub async fn metrics(ctx: Ctx) -> ([(header::HeaderName, &'static str); 1], Stri
         watched_sessions: ctx.fan_out.watched_sessions(),
         open_connections: ctx.open_connections.load(Ordering::Relaxed),
         tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        durable: ctx.store.durable_commits(),
     });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

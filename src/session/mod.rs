@@ -13,6 +13,6 @@ pub use form::{FormError, WidgetForm};
 pub use id::{ReadToken, SessionId, ViewId};
 pub use state::{Edit, Key, Refusal, Snapshot, State, Step, WIDGETS};
 pub use store::{
-    Backend, Cas, DurableStore, MemoryStore, OpenError, Outcome, RedisConfig, RedisStore, SessionStore,
-    StoreError, StoreLimits,
+    Backend, Cas, DurableCommits, DurableStore, MemoryStore, OpenError, Outcome, RedisConfig, RedisStore,
+    SessionStore, StoreError, StoreLimits,
 };

@@ -48,6 +48,8 @@ pub struct Gauges {
     /// Tasks alive on the runtime: one per connection and stream, plus a
     /// fixed few. A count that only grows is a leak.
     pub tasks: usize,
+    /// Under `DATA_DIR`: durable commits (fsyncs), and the writes in them.
+    pub durable: Option<crate::session::DurableCommits>,
 }
 
 pub struct Metrics {
@@ -80,6 +82,16 @@ impl Metrics {
         describe("weight_converter_watched_sessions", "Sessions with at least one open stream.");
         describe("weight_converter_open_connections", "Open client connections.");
         describe("weight_converter_tasks", "Tasks alive on the async runtime.");
+        recorder.describe_counter(
+            "weight_converter_store_commits_total".into(),
+            None,
+            "Durable commits to the session store on disk, one fsync each.".into(),
+        );
+        recorder.describe_counter(
+            "weight_converter_store_writes_total".into(),
+            None,
+            "New sessions and changes made durable by those commits.".into(),
+        );
         recorder.describe_counter(
             "weight_converter_changes_total".into(),
             None,
@@ -211,6 +223,14 @@ impl Metrics {
         ] {
             if let Some(value) = value {
                 self.recorder.register_gauge(&Key::from_name(name), &META).set(value as f64);
+            }
+        }
+        if let Some(durable) = gauges.durable {
+            for (name, value) in [
+                ("weight_converter_store_commits_total", durable.commits),
+                ("weight_converter_store_writes_total", durable.writes),
+            ] {
+                self.recorder.register_counter(&Key::from_name(name), &META).absolute(value);
             }
         }
         self.recorder.handle().render()

@@ -20,7 +20,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, RwLock, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -30,7 +30,7 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
-use super::{Backend, Cas, StoreError, StoreLimits};
+use super::{Backend, Cas, DurableCommits, StoreError, StoreLimits};
 use crate::session::id::{ReadToken, SessionId, ViewId};
 use crate::session::state::{Key, Snapshot, State};
 
@@ -41,6 +41,10 @@ const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 /// (last use in ms, sid) of sessions never changed, and of the others.
 const UNCHANGED_BY_USE: TableDefinition<(u64, &str), ()> = TableDefinition::new("unchanged_by_use");
 const CHANGED_BY_USE: TableDefinition<(u64, &str), ()> = TableDefinition::new("changed_by_use");
+
+/// Room the writer checks for before it says writes work again.
+const PROBE: TableDefinition<&str, &[u8]> = TableDefinition::new("probe");
+const PROBE_BYTES: usize = 64 * 1024;
 
 /// The file under `DATA_DIR`.
 const FILE: &str = "sessions.redb";
@@ -163,7 +167,8 @@ enum Write {
     Touch {
         id: SessionId,
     },
-    /// A durable commit of nothing much, to learn whether writes work again.
+    /// A durable commit of [`PROBE_BYTES`], to learn whether writes work
+    /// again (after a full disk, say).
     Probe {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -171,16 +176,19 @@ enum Write {
 
 /// Counters the writer keeps, for `/metrics` and the benchmarks.
 #[derive(Default)]
-pub struct DurableStats {
+struct DurableStats {
     /// Durable commits, each one fsync.
-    pub commits: AtomicU64,
+    commits: AtomicU64,
     /// Changes and new sessions made durable.
-    pub writes: AtomicU64,
+    writes: AtomicU64,
 }
 
 /// What both the store and its writer thread see.
 struct Shared {
-    db: Database,
+    /// `None` while the writer reopens the file after an I/O error (redb
+    /// refuses every call on a database that had one).
+    db: RwLock<Option<Arc<Database>>>,
+    file: PathBuf,
     limits: StoreLimits,
     sessions: AtomicUsize,
     /// False after a failed commit, until one succeeds.
@@ -209,6 +217,33 @@ fn unavailable(e: impl fmt::Display) -> StoreError {
 }
 
 impl Shared {
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        let slot = self.db.read().unwrap_or_else(|e| e.into_inner());
+        slot.clone().ok_or_else(|| StoreError::Unavailable("the session store is reopening".to_owned()))
+    }
+
+    /// After an I/O error: closes the file and opens it again, once every
+    /// reader has let go of it. False while that cannot happen yet.
+    fn reopen(&self) -> bool {
+        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(db) = slot.take()
+            && let Err(db) = Arc::try_unwrap(db)
+        {
+            *slot = Some(db);
+            return false;
+        }
+        match Database::builder().create(&self.file) {
+            Ok(db) => {
+                *slot = Some(Arc::new(db));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reopen the session store yet");
+                false
+            }
+        }
+    }
+
     fn ttl_ms(&self, changed: bool) -> u64 {
         if changed { ms(self.limits.ttl) } else { ms(self.limits.unchanged_ttl.min(self.limits.ttl)) }
     }
@@ -253,7 +288,8 @@ impl DurableStore {
         };
         txn.commit().map_err(|e| damaged(&e))?;
         let shared = Arc::new(Shared {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
+            file: dir.join(FILE),
             limits,
             sessions: AtomicUsize::new(usize::try_from(sessions).unwrap_or(usize::MAX)),
             healthy: AtomicBool::new(true),
@@ -267,10 +303,6 @@ impl DurableStore {
             .spawn(move || write_loop(&writer, &queue))
             .map_err(|e| OpenError::CannotCreate(dir.clone(), e))?;
         Ok(Self { shared, writes })
-    }
-
-    pub fn stats(&self) -> &DurableStats {
-        &self.shared.stats
     }
 
     /// Hands `write` to the writer; refuses (503) when its queue is full.
@@ -306,7 +338,7 @@ impl DurableStore {
     }
 
     fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        self.shared.db.begin_read().map_err(unavailable)
+        self.shared.db()?.begin_read().map_err(unavailable)
     }
 }
 
@@ -364,6 +396,14 @@ impl Backend for DurableStore {
         Some(self.shared.sessions.load(Ordering::Relaxed))
     }
 
+    fn durable_commits(&self) -> Option<DurableCommits> {
+        let stats = &self.shared.stats;
+        Some(DurableCommits {
+            commits: stats.commits.load(Ordering::Relaxed),
+            writes: stats.writes.load(Ordering::Relaxed),
+        })
+    }
+
     /// The writer sweeps by itself; this reports how many went since asked.
     fn sweep_expired(&self) -> usize {
         self.shared.expired_since_asked.swap(0, Ordering::Relaxed)
@@ -393,6 +433,10 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
+        if !shared.healthy.load(Ordering::Relaxed) && !shared.reopen() {
+            refuse(&mut batch);
+            continue;
+        }
         let flush = stopping || unflushed_since.is_some_and(|since| since.elapsed() >= flush_every);
         match commit(shared, &mut batch, flush) {
             Some(true) => unflushed_since = None,
@@ -403,6 +447,22 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Write>) {
         }
         if stopping {
             return;
+        }
+    }
+}
+
+/// Answers every write in `batch` with the store being unavailable.
+fn refuse(batch: &mut Vec<Write>) {
+    let down = || StoreError::Unavailable("the session store cannot write now".to_owned());
+    for write in batch.drain(..) {
+        match write {
+            Write::Create { reply, .. } | Write::Probe { reply } => {
+                let _ = reply.send(Err(down()));
+            }
+            Write::Cas { reply, .. } => {
+                let _ = reply.send(Err(down()));
+            }
+            Write::Touch { .. } => {}
         }
     }
 }
@@ -422,7 +482,7 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
     let mut created = 0usize;
     let mut removed = 0usize;
     let applied = (|| -> Result<bool, StoreError> {
-        let mut txn = shared.db.begin_write().map_err(unavailable)?;
+        let mut txn = shared.db()?.begin_write().map_err(unavailable)?;
         txn.set_quick_repair(true);
         let now = now_ms();
         for write in batch.drain(..) {
@@ -467,7 +527,14 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
                         put(&txn, &id, &after, Some(&before))?;
                     }
                 }
-                Write::Probe { reply } => pending.push(Pending::Probe(reply)),
+                Write::Probe { reply } => {
+                    let room = vec![0; PROBE_BYTES];
+                    txn.open_table(PROBE)
+                        .map_err(unavailable)?
+                        .insert("room", room.as_slice())
+                        .map_err(unavailable)?;
+                    pending.push(Pending::Probe(reply));
+                }
             }
         }
         removed += sweep(shared, &txn, now)?;
@@ -662,7 +729,9 @@ mod tests {
             let next = before.apply(Edit { key: Key::Kg, typed: Some(1.0), step: None }).unwrap().unwrap();
             assert_eq!(store.compare_and_set(&sid, 0, next, None).await.unwrap(), Cas::Written);
             assert_eq!(store.compare_and_set(&sid, 0, next, None).await.unwrap(), Cas::Conflict);
-            assert!(store.stats().commits.load(Ordering::Relaxed) >= 2);
+            let committed = store.durable_commits().unwrap();
+            assert_eq!(committed.writes, 2, "the new session and one change");
+            assert!(committed.commits >= 1 && committed.commits <= 3, "{committed:?}");
             (sid, token)
         };
         // The writer thread holds the database until its queue closes.

@@ -17,11 +17,20 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 pub use self::redis::{RedisConfig, RedisStore};
-pub use durable::{DurableStats, DurableStore, OpenError};
+pub use durable::{DurableStore, OpenError};
 pub use memory::{MemoryStore, StoreLimits};
 
 use super::id::{ReadToken, SessionId, ViewId};
 use super::state::{Edit, Refusal, Snapshot};
+
+/// What a disk-backed store has committed so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DurableCommits {
+    /// Durable commits, each one fsync.
+    pub commits: u64,
+    /// New sessions and changes made durable by them.
+    pub writes: u64,
+}
 
 /// A failure of the backend itself, never of the user's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +107,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Drops sessions idle past the TTL; returns how many went. Backends
     /// that expire entries themselves (Redis) do nothing here.
     fn sweep_expired(&self) -> usize;
+    /// Durable commits (one fsync each) and the writes they made durable,
+    /// so far, for a backend that commits to disk itself.
+    fn durable_commits(&self) -> Option<DurableCommits> {
+        None
+    }
     /// Whether every call is answered from this process's memory, never
     /// waiting on I/O. Such a backend needs no deadline.
     fn in_process(&self) -> bool {
@@ -223,6 +237,10 @@ impl SessionStore {
 
     pub fn sweep_expired(&self) -> usize {
         self.backend.sweep_expired()
+    }
+
+    pub fn durable_commits(&self) -> Option<DurableCommits> {
+        self.backend.durable_commits()
     }
 
     async fn within_deadline<T>(
