@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # docker build -t weight-converter .
-# docker run --rm -p 8080:8080 weight-converter
+# docker run --rm -p 8080:8080 -v weights:/data weight-converter
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -11,12 +11,21 @@ COPY benches benches
 COPY scripts/build-static.sh scripts/build-static.sh
 # The same build the container test runs: a static binary for scratch.
 RUN cp "$(./scripts/build-static.sh)" /weight-converter
+# The sessions' folder, owned by the image's user: a new volume mounted
+# there starts as a copy of it, owner included.
+RUN mkdir /data
 
 FROM scratch
 COPY --from=build /weight-converter /weight-converter
+COPY --from=build --chown=65532:65532 /data /data
+# Sessions are kept on disk under /data: mount a volume there, and they
+# survive restarts, crashes and redeploys. REDIS_URL instead (and
+# DATA_DIR= empty) shares them between replicas.
 ENV HOST=0.0.0.0 \
     PORT=8080 \
+    DATA_DIR=/data \
     RUST_LOG=info
+VOLUME /data
 EXPOSE 8080
 # A numeric user: scratch has no /etc/passwd.
 USER 65532:65532

@@ -103,9 +103,9 @@ pub struct Config {
 
     /// Keep sessions on disk in this folder (created if missing), so they
     /// survive a restart: a change is answered once it is fsynced. One
-    /// server per folder. Unset (and no `REDIS_URL`): sessions live in this
-    /// process's memory.
-    #[arg(long, env = "DATA_DIR", conflicts_with = "redis_url")]
+    /// server per folder; not with `REDIS_URL`. Unset or empty (and no
+    /// `REDIS_URL`): sessions live in this process's memory.
+    #[arg(long, env = "DATA_DIR", value_parser = parse_data_dir)]
     pub data_dir: Option<std::path::PathBuf>,
 
     /// Keep sessions in Redis, shared by every replica with the same URL:
@@ -181,6 +181,12 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("{text:?} is not an address or a network like 10.0.0.0/8"))
 }
 
+/// Any path; empty means unset, so that an image's `DATA_DIR` can be
+/// switched off (`DATA_DIR=`) where it runs with Redis.
+fn parse_data_dir(text: &str) -> Result<std::path::PathBuf, String> {
+    Ok(text.into())
+}
+
 /// Checked when parsed, so a typo fails at start-up, not at the first request.
 fn parse_redis_url(text: &str) -> Result<String, String> {
     let text = text.trim();
@@ -235,6 +241,11 @@ impl Config {
         let mut config = Self::parse_from(["weight-converter"]);
         config.port = 0;
         config
+    }
+
+    /// `DATA_DIR`, unless unset or empty.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref().filter(|dir| !dir.as_os_str().is_empty())
     }
 
     /// Where a local client reaches this server (`0.0.0.0` → loopback).

@@ -46,6 +46,8 @@ pub struct AppContext {
 /// Why the backend `config` asks for cannot be set up.
 #[derive(Debug)]
 pub enum BackendError {
+    /// `REDIS_URL` and `DATA_DIR` both: two stores, which would disagree.
+    Both,
     Redis(StoreError),
     DataDir(OpenError),
 }
@@ -53,6 +55,10 @@ pub enum BackendError {
 impl std::fmt::Display for BackendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::Both => f.write_str(
+                "REDIS_URL (--redis-url) and DATA_DIR (--data-dir) are both set: sessions live in one store, \
+                 so choose one (an empty DATA_DIR= switches it off)",
+            ),
             Self::Redis(e) => write!(f, "cannot set up the session store: {e}"),
             Self::DataDir(e) => e.fmt(f),
         }
@@ -60,15 +66,16 @@ impl std::fmt::Display for BackendError {
 }
 
 /// The backend `config` asks for: Redis with `REDIS_URL`, disk with
-/// `DATA_DIR` (never both: the flags conflict), else memory.
+/// `DATA_DIR` (never both), else memory.
 pub fn backend(config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
     let limits = StoreLimits {
         max_sessions: usize::try_from(config.max_sessions).unwrap_or(usize::MAX),
         ttl: config.session_ttl,
         unchanged_ttl: config.unchanged_session_ttl,
     };
-    Ok(match (redis_config(config), &config.data_dir) {
-        (Some(redis), _) => Arc::new(RedisStore::new(redis).map_err(BackendError::Redis)?),
+    Ok(match (redis_config(config), config.data_dir()) {
+        (Some(_), Some(_)) => return Err(BackendError::Both),
+        (Some(redis), None) => Arc::new(RedisStore::new(redis).map_err(BackendError::Redis)?),
         (None, Some(dir)) => Arc::new(DurableStore::open(dir, limits).map_err(BackendError::DataDir)?),
         (None, None) => Arc::new(MemoryStore::new(limits)),
     })

@@ -18,12 +18,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let stop = shutdown_signal();
     match server.local_addr() {
         // Scripts and tests wait for this line and read the real port from it.
         Ok(addr) => println!("weight-converter listening on http://{addr}"),
         Err(e) => eprintln!("weight-converter: {e}"),
     }
-    match server.serve(shutdown_signal()).await {
+    match server.serve(stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("weight-converter: {e}");

@@ -6,7 +6,9 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -43,9 +45,47 @@ fn as_image_user(binary: &PathBuf) -> Command {
     }
 }
 
-/// The image's `ENV`, with a free port instead of 8080.
-fn image_env(command: &mut Command, port: u16) -> &mut Command {
-    command.env_clear().env("HOST", "0.0.0.0").env("PORT", port.to_string()).env("RUST_LOG", "info")
+/// The image's `ENV`, with a free port instead of 8080 and a folder of
+/// the test's, owned as the image's `/data` is, instead of `/data`.
+fn image_env<'a>(command: &'a mut Command, port: u16, data: &Path) -> &'a mut Command {
+    command
+        .env_clear()
+        .env("HOST", "0.0.0.0")
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", data)
+        .env("RUST_LOG", "info")
+}
+
+/// The image's `/data`: a folder its user owns.
+fn data_folder() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wc-image-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the data folder");
+    // As root (CI), hand it to the image's user; otherwise it is ours already.
+    let _ = Command::new("chown").arg(format!("{IMAGE_USER}:{IMAGE_USER}")).arg(&dir).status();
+    dir
+}
+
+/// One HTTP/1.1 request, and the whole answer as text.
+fn http(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+fn start(binary: &PathBuf, data: &Path) -> (KillOnDrop, u16) {
+    let server = image_env(&mut as_image_user(binary), 0, data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the binary");
+    let mut server = KillOnDrop::new(server);
+    let line = server.ready_line(STARTUP);
+    let port = port_in(&line).unwrap_or_else(|| panic!("no port in ready line {line:?}"));
+    assert!(line.contains(&format!("http://0.0.0.0:{port}")), "{line:?}");
+    (server, port)
 }
 
 #[test]
@@ -55,26 +95,46 @@ fn the_binary_runs_as_the_image_would() {
     // The image is this one file on scratch.
     assert!(size < 20 * 1024 * 1024, "binary is {size} bytes; the image must stay well under 20 MB");
 
-    let server = image_env(&mut as_image_user(&binary), 0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the binary");
-    let mut server = KillOnDrop::new(server);
-    let line = server.ready_line(STARTUP);
-    let port = port_in(&line).unwrap_or_else(|| panic!("no port in ready line {line:?}"));
-    assert!(line.contains(&format!("http://0.0.0.0:{port}")), "{line:?}");
+    let data = data_folder();
+    let (mut server, port) = start(&binary, &data);
 
     // The HEALTHCHECK: the binary's own subcommand, same user and env.
     let health =
-        image_env(&mut as_image_user(&binary), port).arg("healthcheck").status().expect("healthcheck");
+        image_env(&mut as_image_user(&binary), port, &data).arg("healthcheck").status().expect("healthcheck");
     assert!(health.success(), "healthcheck failed against a running server");
+
+    // A session and a change, kept in the volume.
+    let started = http(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let sid = started
+        .lines()
+        .find_map(|l| l.strip_prefix("location: /s/"))
+        .unwrap_or_else(|| panic!("no session: {started}"))
+        .trim()
+        .to_owned();
+    let body = "lbs=10";
+    let changed = http(
+        port,
+        &format!(
+            "POST /s/{sid}/widgets/lbs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(changed.starts_with("HTTP/1.1 303"), "{changed}");
 
     // SIGTERM: exits 0, promptly.
     server.terminate(Duration::from_secs(2));
 
+    // Started again on the same volume, the session is there.
+    let (mut again, port) = start(&binary, &data);
+    let state =
+        http(port, &format!("GET /s/{sid}/state.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    assert!(state.ends_with(r#"{"lbs":10.0,"kg":4.5359237}"#), "{state}");
+    again.terminate(Duration::from_secs(2));
+    let _ = std::fs::remove_dir_all(&data);
+
     // With nothing listening, the health check fails.
-    let health = image_env(&mut as_image_user(&binary), port)
+    let health = image_env(&mut as_image_user(&binary), port, &data)
         .arg("healthcheck")
         .stderr(Stdio::null())
         .status()

@@ -1,6 +1,7 @@
 //! Sessions under `DATA_DIR` (issue 12): the real binary, killed with
 //! SIGKILL and started again on the same folder.
 
+mod browser_support;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -255,9 +256,18 @@ fn a_data_dir_that_is_a_file_or_cannot_be_made_is_a_clear_error() {
 fn data_dir_and_redis_url_together_are_refused_by_name() {
     let dir = DataDir::new("both");
     let (status, stderr) = refused(dir.path(), &[("REDIS_URL", "redis://127.0.0.1:1/")]);
-    assert!(!status.success());
-    assert!(stderr.contains("--data-dir") && stderr.contains("--redis-url"), "{stderr}");
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("REDIS_URL (--redis-url) and DATA_DIR (--data-dir) are both set"), "{stderr}");
     assert!(!dir.path().exists(), "nothing is created");
+}
+
+#[test]
+fn an_empty_data_dir_is_unset() {
+    let mut command = binary::command();
+    command.env("PORT", "0").env("DATA_DIR", "").env("RUST_LOG", "warn");
+    let mut server = KillOnDrop::new(command.spawn().expect("start the server"));
+    server.ready_address(STARTUP);
+    server.terminate(Duration::from_secs(10));
 }
 
 /// A tmpfs of `size`, mounted for the test and unmounted after it.
@@ -327,4 +337,36 @@ async fn a_full_disk_answers_503_and_loses_nothing_stored() {
     }
     assert_eq!(change(&client, &base, &first, 12).await.expect("change"), 200);
     assert_eq!(state(&client, &base, &first).await, (200, r#"{"lbs":12.0,"kg":5.44310844}"#.to_owned()));
+}
+
+/// A free port to start the server on twice.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_after_a_crash_and_restart_shows_the_same_values() {
+    let dir = DataDir::new("browser");
+    let port = free_port().to_string();
+    let settings = [("PORT", port.as_str())];
+    let (mut server, base) = start(dir.path(), &settings);
+    browser_support::with_browser(browser_support::Options::default(), |b| async move {
+        b.goto(&format!("{base}/")).await;
+        b.wait_live().await;
+        let url = b.current_url().await;
+        b.commit("[data-part=lbs]", "10").await;
+        b.wait_value("[data-part=kg]", "4.54").await;
+        b.wait_text_contains("[data-part=state]", "4.5359237").await;
+
+        server.kill();
+        let (_again, _) = start(dir.path(), &settings);
+        b.client.refresh().await.expect("reload");
+        b.wait_htmx().await;
+        assert_eq!(b.current_url().await, url);
+        b.wait_value("[data-part=lbs]", "10.00").await;
+        b.wait_value("[data-part=kg]", "4.54").await;
+        b.wait_text_contains("[data-part=state]", "4.5359237").await;
+        b.wait_live().await;
+    })
+    .await;
 }
