@@ -12,7 +12,7 @@
 //! BENCHMARKS.md for what each figure means and the latest results.
 //!
 //! Options: `--smoke`, `--app-bin PATH` (use this binary, don't build),
-//! `--only change,instructions,fanout,memory,start,browser,tabs,redis,soak,criterion`, `--no-browser`,
+//! `--only change,instructions,fanout,memory,start,durable,browser,tabs,redis,soak,criterion`, `--no-browser`,
 //! `--no-criterion`, `--no-instructions` (skip callgrind), `--no-diagnostics`,
 //! `--soak DURATION` (the soak's length: 10 min unless given, 3 s in smoke
 //! mode; the full run leaves the soak out unless this or `--only soak` is given).
@@ -24,6 +24,7 @@ mod baseline;
 mod browser;
 mod change;
 mod client;
+mod durable;
 mod fanout;
 mod instructions;
 mod memory;
@@ -271,7 +272,7 @@ fn main() -> ExitCode {
                 eprintln!("loadgen: {why}");
             }
             eprintln!(
-                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,browser,tabs,redis,soak,criterion] \
+                "usage: loadgen [--smoke] [--app-bin PATH] [--only change,instructions,fanout,memory,start,durable,browser,tabs,redis,soak,criterion] \
                  [--tabs-before-bin PATH] [--no-browser] [--no-criterion] [--no-instructions] [--no-diagnostics] [--soak DURATION]"
             );
             return ExitCode::from(2);
@@ -358,6 +359,18 @@ async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
     }
     if options.wants("start") {
         section(&mut report, "start and first load", start_section(&harness, &plan)).await;
+    }
+    if options.wants("durable") {
+        let durable = durable::Plan {
+            sessions: plan.sessions,
+            conns: plan.conns,
+            duration: plan.duration,
+            warmup: plan.warmup,
+            rounds: plan.rounds,
+            stored: if options.smoke { 2_000 } else { 100_000 },
+            starts: plan.cold_starts,
+        };
+        section(&mut report, "durable", durable::section(&harness, &durable)).await;
     }
     if options.wants("browser") || options.wants("start") && options.only.is_none() {
         if options.browser {

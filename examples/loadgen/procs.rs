@@ -268,6 +268,11 @@ impl Server {
     pub async fn stop(mut self) {
         terminate(&mut self.child, self.pid, Duration::from_secs(3)).await;
     }
+
+    /// SIGKILL, as a crash would; reaps it.
+    pub async fn crash(mut self) {
+        let _ = self.child.kill().await;
+    }
 }
 
 /// SIGTERM, then SIGKILL if `child` is still running after `grace`; reaps it.

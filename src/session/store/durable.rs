@@ -46,6 +46,10 @@ const CHANGED_BY_USE: TableDefinition<(u64, &str), ()> = TableDefinition::new("c
 const PROBE: TableDefinition<&str, &[u8]> = TableDefinition::new("probe");
 const PROBE_BYTES: usize = 64 * 1024;
 
+/// redb's page cache: what memory the store may keep of the file, however
+/// many sessions it holds (redb's default is 1 GiB).
+const CACHE: usize = 16 * 1024 * 1024;
+
 /// The file under `DATA_DIR`.
 const FILE: &str = "sessions.redb";
 
@@ -193,6 +197,8 @@ struct Shared {
     sessions: AtomicUsize,
     /// False after a failed commit, until one succeeds.
     healthy: AtomicBool,
+    /// Set by a failed commit: the writer must reopen the file first.
+    needs_reopen: AtomicBool,
     expired_since_asked: AtomicUsize,
     stats: DurableStats,
 }
@@ -222,6 +228,17 @@ impl Shared {
         slot.clone().ok_or_else(|| StoreError::Unavailable("the session store is reopening".to_owned()))
     }
 
+    /// Whether [`PROBE_BYTES`] can be written and synced in `DATA_DIR` now.
+    fn room(&self) -> bool {
+        let probe = self.file.with_file_name(".room");
+        let written = std::fs::File::create(&probe).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, &[0; PROBE_BYTES])?;
+            file.sync_all()
+        });
+        let _ = std::fs::remove_file(&probe);
+        written.is_ok()
+    }
+
     /// After an I/O error: closes the file and opens it again, once every
     /// reader has let go of it. False while that cannot happen yet.
     fn reopen(&self) -> bool {
@@ -232,7 +249,7 @@ impl Shared {
             *slot = Some(db);
             return false;
         }
-        match Database::builder().create(&self.file) {
+        match Database::builder().set_cache_size(CACHE).create(&self.file) {
             Ok(db) => {
                 *slot = Some(Arc::new(db));
                 true
@@ -272,7 +289,7 @@ impl DurableStore {
         let probe = dir.join(".write-test");
         std::fs::write(&probe, b"").map_err(|e| OpenError::NotWritable(dir.clone(), e))?;
         let _ = std::fs::remove_file(&probe);
-        let db = Database::builder().create(dir.join(FILE)).map_err(|e| match e {
+        let db = Database::builder().set_cache_size(CACHE).create(dir.join(FILE)).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => OpenError::InUse(dir.clone()),
             other => OpenError::Damaged(dir.clone(), other.to_string()),
         })?;
@@ -293,6 +310,7 @@ impl DurableStore {
             limits,
             sessions: AtomicUsize::new(usize::try_from(sessions).unwrap_or(usize::MAX)),
             healthy: AtomicBool::new(true),
+            needs_reopen: AtomicBool::new(false),
             expired_since_asked: AtomicUsize::new(0),
             stats: DurableStats::default(),
         });
@@ -433,9 +451,18 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        if !shared.healthy.load(Ordering::Relaxed) && !shared.reopen() {
-            refuse(&mut batch);
-            continue;
+        // After a failed write redb takes no more until it is reopened; the
+        // old handle keeps serving reads meanwhile. Reopen only once there
+        // is room again (a full disk), or the new open would fail too.
+        if shared.needs_reopen.load(Ordering::Relaxed) {
+            if !(shared.room() && shared.reopen()) {
+                refuse(&mut batch);
+                if stopping {
+                    return;
+                }
+                continue;
+            }
+            shared.needs_reopen.store(false, Ordering::Relaxed);
         }
         let flush = stopping || unflushed_since.is_some_and(|since| since.elapsed() >= flush_every);
         match commit(shared, &mut batch, flush) {
@@ -483,8 +510,12 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
     let mut removed = 0usize;
     let applied = (|| -> Result<bool, StoreError> {
         let mut txn = shared.db()?.begin_write().map_err(unavailable)?;
-        txn.set_quick_repair(true);
+        // No quick repair: it doubles the fsyncs per commit (two-phase),
+        // and the full check after a crash is quick at the sizes this app
+        // keeps (see BENCHMARKS.md).
+        txn.set_quick_repair(false);
         let now = now_ms();
+        let touch_ms = ms(touch_every(&shared.limits));
         for write in batch.drain(..) {
             match write {
                 Write::Create { id, token, reply } => {
@@ -509,8 +540,12 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
                     let outcome = match get(&txn, &id)? {
                         Some(before) if !shared.expired(&before, now) => {
                             if before.snapshot.version == expected {
+                                // A use is noted when stale, as for reads: most
+                                // changes then rewrite the record alone.
+                                let stale = now.saturating_sub(before.last_used_ms) >= touch_ms;
+                                let last_used_ms = if stale { now } else { before.last_used_ms };
                                 let after =
-                                    Record { snapshot: next, last_used_ms: now, token: before.token.clone() };
+                                    Record { snapshot: next, last_used_ms, token: before.token.clone() };
                                 put(&txn, &id, &after, Some(&before))?;
                                 Cas::Written
                             } else {
@@ -561,6 +596,7 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
         }
         Err(e) => {
             shared.healthy.store(false, Ordering::Relaxed);
+            shared.needs_reopen.store(true, Ordering::Relaxed);
             tracing::error!(error = %e, "a write to the session store failed");
         }
     }
@@ -592,13 +628,20 @@ fn by_use(changed: bool) -> TableDefinition<'static, (u64, &'static str), ()> {
     if changed { CHANGED_BY_USE } else { UNCHANGED_BY_USE }
 }
 
-/// Stores `record` for `id`, moving its place in the use indexes.
+/// Stores `record` for `id`, moving its place in the use indexes if that
+/// changed.
 fn put(
     txn: &WriteTransaction,
     id: &SessionId,
     record: &Record,
     before: Option<&Record>,
 ) -> Result<(), StoreError> {
+    let same_place = |b: &&Record| b.last_used_ms == record.last_used_ms && b.changed() == record.changed();
+    if before.filter(same_place).is_some() {
+        let mut sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
+        sessions.insert(id.as_str(), record.encode().as_slice()).map_err(unavailable)?;
+        return Ok(());
+    }
     if let Some(before) = before {
         txn.open_table(by_use(before.changed()))
             .map_err(unavailable)?
