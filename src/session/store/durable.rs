@@ -30,9 +30,9 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
-use super::{Backend, Cas, DurableCommits, StoreError, StoreLimits};
+use super::{Backend, Cas, DurableCommits, Outcome, StoreError, StoreLimits, decide};
 use crate::session::id::{ReadToken, SessionId, ViewId};
-use crate::session::state::{Key, Snapshot, State};
+use crate::session::state::{Edit, Key, Snapshot, State};
 
 /// sid → the encoded [`Record`].
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
@@ -166,6 +166,12 @@ enum Write {
         expected: u64,
         next: Snapshot,
         reply: oneshot::Sender<Result<Cas, StoreError>>,
+    },
+    /// Run the callbacks on the stored snapshot and store what they give.
+    Apply {
+        id: SessionId,
+        edit: Edit,
+        reply: oneshot::Sender<Result<Option<Outcome>, StoreError>>,
     },
     /// Note a use; no reply, no fsync of its own.
     Touch {
@@ -397,6 +403,14 @@ impl Backend for DurableStore {
         self.ask(|reply| Write::Cas { id: id.clone(), expected, next, reply }).await
     }
 
+    async fn apply_in_writer(
+        &self,
+        id: &SessionId,
+        edit: Edit,
+    ) -> Option<Result<Option<Outcome>, StoreError>> {
+        Some(self.ask(|reply| Write::Apply { id: id.clone(), edit, reply }).await)
+    }
+
     async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
         let txn = self.begin_read()?;
         let now = now_ms();
@@ -489,6 +503,9 @@ fn refuse(batch: &mut Vec<Write>) {
             Write::Cas { reply, .. } => {
                 let _ = reply.send(Err(down()));
             }
+            Write::Apply { reply, .. } => {
+                let _ = reply.send(Err(down()));
+            }
             Write::Touch { .. } => {}
         }
     }
@@ -498,6 +515,7 @@ fn refuse(batch: &mut Vec<Write>) {
 enum Pending {
     Created(oneshot::Sender<Result<(), StoreError>>),
     Cas(oneshot::Sender<Result<Cas, StoreError>>, Cas),
+    Applied(oneshot::Sender<Result<Option<Outcome>, StoreError>>, Option<Outcome>),
     Probe(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -556,6 +574,23 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
                     };
                     pending.push(Pending::Cas(reply, outcome));
                 }
+                Write::Apply { id, edit, reply } => {
+                    let outcome = match get(&txn, &id)?.filter(|r| !shared.expired(r, now)) {
+                        Some(before) => {
+                            let (outcome, next) = decide(before.snapshot, edit);
+                            if let Some(next) = next {
+                                let stale = now.saturating_sub(before.last_used_ms) >= touch_ms;
+                                let last_used_ms = if stale { now } else { before.last_used_ms };
+                                let after =
+                                    Record { snapshot: next, last_used_ms, token: before.token.clone() };
+                                put(&txn, &id, &after, Some(&before))?;
+                            }
+                            Some(outcome)
+                        }
+                        None => None,
+                    };
+                    pending.push(Pending::Applied(reply, outcome));
+                }
                 Write::Touch { id } => {
                     if let Some(before) = get(&txn, &id)?.filter(|r| !shared.expired(r, now)) {
                         let after = Record { last_used_ms: now, ..before.clone() };
@@ -600,8 +635,17 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
             tracing::error!(error = %e, "a write to the session store failed");
         }
     }
-    let written =
-        pending.iter().filter(|p| matches!(p, Pending::Created(_) | Pending::Cas(_, Cas::Written))).count();
+    let written = pending
+        .iter()
+        .filter(|p| {
+            matches!(
+                p,
+                Pending::Created(_)
+                    | Pending::Cas(_, Cas::Written)
+                    | Pending::Applied(_, Some(Outcome::Changed(_)))
+            )
+        })
+        .count();
     if applied.is_ok() {
         shared.stats.writes.fetch_add(written as u64, Ordering::Relaxed);
     }
@@ -611,6 +655,9 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
                 let _ = reply.send(applied.clone());
             }
             Pending::Cas(reply, outcome) => {
+                let _ = reply.send(applied.clone().map(|()| outcome));
+            }
+            Pending::Applied(reply, outcome) => {
                 let _ = reply.send(applied.clone().map(|()| outcome));
             }
         }

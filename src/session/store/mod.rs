@@ -117,6 +117,17 @@ pub trait Backend: Send + Sync + 'static {
     fn in_process(&self) -> bool {
         false
     }
+    /// For backends whose writes all go through one writer of their own
+    /// (`DATA_DIR`): applies `edit` there, by [`decide`], in one step instead
+    /// of a read and a compare-and-set. `None` where the backend cannot;
+    /// `Some(Ok(None))` for an unknown id.
+    async fn apply_in_writer(
+        &self,
+        _id: &SessionId,
+        _edit: Edit,
+    ) -> Option<Result<Option<Outcome>, StoreError>> {
+        None
+    }
     /// For backends that hold the state in this process: runs `change` on
     /// the current snapshot and stores what it returns, under the backend's
     /// own lock, in one step instead of a read and a compare-and-set.
@@ -175,6 +186,11 @@ impl SessionStore {
             Some(true) => return Ok(outcome),
             Some(false) => return Ok(None),
             None => {}
+        }
+        match tokio::time::timeout(STORE_DEADLINE, self.backend.apply_in_writer(id, edit)).await {
+            Ok(Some(applied)) => return applied,
+            Ok(None) => {}
+            Err(_) => return Err(deadline_passed()),
         }
         self.within_deadline(async {
             let _turn = self.writers[stripe(id)].lock().await;
@@ -250,15 +266,17 @@ impl SessionStore {
         if self.backend.in_process() {
             return call.await;
         }
-        tokio::time::timeout(STORE_DEADLINE, call)
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer within {STORE_DEADLINE:?}"))))
+        tokio::time::timeout(STORE_DEADLINE, call).await.unwrap_or_else(|_| Err(deadline_passed()))
     }
+}
+
+fn deadline_passed() -> StoreError {
+    StoreError::Unavailable(format!("no answer within {STORE_DEADLINE:?}"))
 }
 
 /// What an edit does to `before`, by the seed's callbacks
 /// ([`Snapshot::apply`]), and the snapshot to store, if any.
-fn decide(before: Snapshot, edit: Edit) -> (Outcome, Option<Snapshot>) {
+pub(super) fn decide(before: Snapshot, edit: Edit) -> (Outcome, Option<Snapshot>) {
     match before.apply(edit) {
         Ok(Some(after)) => (Outcome::Changed(after), Some(after)),
         Ok(None) => (Outcome::Unchanged(before), None),
