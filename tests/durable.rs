@@ -289,6 +289,18 @@ impl SmallDisk {
         Self(dir)
     }
 
+    /// A tmpfs nothing can write to, not even root.
+    fn read_only(name: &str) -> Self {
+        let disk = Self::mount(name, "1m");
+        let status = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(disk.0.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount read-only");
+        disk
+    }
+
     fn resize(&self, size: &str) {
         let status = std::process::Command::new("mount")
             .args(["-o", &format!("remount,size={size}")])
@@ -369,4 +381,12 @@ async fn a_reload_after_a_crash_and_restart_shows_the_same_values() {
         b.wait_live().await;
     })
     .await;
+}
+
+#[test]
+fn a_data_dir_that_is_not_writable_is_a_clear_error() {
+    let disk = SmallDisk::read_only("read-only");
+    let (status, stderr) = refused(disk.0.path(), &[]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains(&format!("DATA_DIR {} is not writable", disk.0.path().display())), "{stderr}");
 }

@@ -4,7 +4,9 @@
 //! - **Acknowledged means durable.** Every write (a new session, a change)
 //!   goes to one writer thread, which commits whatever has queued up
 //!   together in one durable transaction: one fsync for many changes. A
-//!   caller hears back only after that commit.
+//!   caller hears back only after that commit. An edit runs there too, on
+//!   the stored snapshot (the same [`decide`] as every backend), so a
+//!   change costs one hand-off and no compare-and-set retries.
 //! - **Reads never wait for the writer.** They open their own read
 //!   transaction (redb's MVCC), from redb's page cache or the file; the
 //!   store keeps no copy of the sessions in memory.
