@@ -90,7 +90,10 @@
           return s.url === url && s.labels.size < SESSIONS_PER_STREAM;
         });
         if (!stream) {
-          stream = { url: url, labels: new Set(), source: null, state: "opening", failures: 0, timer: null };
+          stream = {
+            url: url, labels: new Set(), source: null, state: "opening", failures: 0, timer: null,
+            heard: 0, quietFor: 0,
+          };
           hub.streams.push(stream);
         }
         stream.labels.add(label);
@@ -109,6 +112,30 @@
     this.clients.forEach(function (client, id) {
       if (client.url === url && client.labels.has(label)) hub.emit(id, message);
     });
+  };
+
+  // A stream can die without an error: a network that changed under it,
+  // a NAT that forgot it. Pings come every `quietFor` ms; one that stays
+  // silent for two of them and then some is down, and opened again.
+  Hub.prototype.watchForSilence = function () {
+    var hub = this;
+    if (hub.silenceTimer) return;
+    hub.silenceTimer = setInterval(function () {
+      var now = Date.now();
+      hub.streams.forEach(function (stream) {
+        if (stream.state !== "live" || !stream.quietFor) return;
+        if (now - stream.heard <= 2 * stream.quietFor + 5000) return;
+        stream.state = "down";
+        stream.labels.forEach(function (label) {
+          hub.toWatchers(stream.url, label, { type: "down", label: label });
+        });
+        hub.open(stream);
+      });
+      if (hub.streams.length === 0) {
+        clearInterval(hub.silenceTimer);
+        hub.silenceTimer = null;
+      }
+    }, 5000);
   };
 
   // Retries `stream` later, ever more slowly, at a random point so tabs
@@ -137,6 +164,7 @@
     var source = new EventSource(stream.url + "?" + query);
     stream.source = source;
     var mine = function () { return stream.source === source; };
+    var heard = function () { stream.heard = Date.now(); };
     // Every event's first data line names its session.
     var split = function (data) {
       var cut = data.indexOf("\n");
@@ -146,10 +174,20 @@
       if (!mine()) return;
       stream.state = "live";
       stream.failures = 0;
+      heard();
     };
+    // The server's keep-alive, with how often it comes (ms).
+    source.addEventListener("ping", function (e) {
+      if (!mine()) return;
+      heard();
+      var every = Number(e.data);
+      if (every > 0) stream.quietFor = every;
+      hub.watchForSilence();
+    });
     source.addEventListener("state", function (e) {
       var parts = split(e.data);
       if (!mine() || !stream.labels.has(parts[0])) return;
+      heard();
       stream.state = "live";
       hub.last.set(parts[0], parts[1]);
       hub.toWatchers(stream.url, parts[0], { type: "state", label: parts[0], html: parts[1] });

@@ -5,6 +5,7 @@
 mod browser_support;
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use browser_support::{Browser, Options, WAIT, wait_for, wait_for_streams, with_browser};
@@ -216,6 +217,101 @@ async fn a_page_whose_session_is_gone_says_so_and_links_to_a_new_one() {
         .await;
         b.wait_live().await;
         b.wait_value(LBS, "0.00").await;
+    })
+    .await;
+}
+
+/// A TCP proxy in front of the app whose open connections can be made to
+/// go silent (nothing forwarded, nothing closed), as when a network
+/// changes under a browser, and later closed; connections made after the
+/// silence pass.
+struct SilentableProxy {
+    addr: std::net::SocketAddr,
+    /// Connections accepted before the latest value go silent.
+    silence: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Silent connections close once this turns true.
+    close: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// Waits until the watched value passes `test` (or its sender is gone).
+async fn until<T: Copy>(watch: &mut tokio::sync::watch::Receiver<T>, test: impl Fn(T) -> bool) {
+    loop {
+        let now = *watch.borrow_and_update();
+        if test(now) || watch.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+impl SilentableProxy {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let silence = Arc::new(tokio::sync::watch::Sender::new(0u64));
+        let close = Arc::new(tokio::sync::watch::Sender::new(false));
+        let (silence_all, close_all) = (Arc::clone(&silence), Arc::clone(&close));
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else { continue };
+                let mut silenced = silence_all.subscribe();
+                let born = *silenced.borrow_and_update();
+                let mut closed = close_all.subscribe();
+                tokio::spawn(async move {
+                    let (mut client, mut server) = (client, server);
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        () = until(&mut silenced, move |epoch| epoch > born) => {
+                            // Both ends stay open, and nothing passes.
+                            until(&mut closed, |close| close).await;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, silence, close }
+    }
+
+    fn silence_open_connections(&self) {
+        self.silence.send_modify(|epoch| *epoch += 1);
+    }
+
+    /// Closes the silent connections, as the system eventually does with a
+    /// dead network's.
+    fn close_silent_connections(&self) {
+        self.close.send_replace(true);
+    }
+}
+
+/// A stream that goes silent without an error is noticed (its pings stop):
+/// the page says it is not live, opens a new stream and catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_goes_silent_is_noticed_and_replaced() {
+    let mut config = Config::for_tests();
+    config.sse_keep_alive = Duration::from_millis(500);
+    let app = spawn_app_with(config).await;
+    let proxy = SilentableProxy::start(app.addr).await;
+    with_browser(Options::default(), |b| async move {
+        let sid = app.new_session().await;
+        b.goto(&format!("http://{}/s/{sid}", proxy.addr)).await;
+        b.wait_live().await;
+        proxy.silence_open_connections();
+        app.commit(&sid, "lbs", "10").await;
+        // Two missed pings and a margin, checked every 5 s: well within 20 s.
+        let status = async {
+            wait_for("the page to say it is not live", Duration::from_secs(20), || async {
+                let text = b.text(STATUS).await?;
+                Ok((text == "Reconnecting…").then_some(()))
+            })
+            .await
+        };
+        status.await;
+        // The browser's old connections are dead; a new stream, over a new
+        // connection, catches the page up.
+        proxy.close_silent_connections();
+        wait_for("the page to catch up", Duration::from_secs(20), || async {
+            Ok((b.value(KG).await? == "4.54" && b.text(STATUS).await?.is_empty()).then_some(()))
+        })
+        .await;
     })
     .await;
 }

@@ -759,3 +759,18 @@ async fn a_session_with_too_many_views_waits_and_the_others_on_its_stream_go_on(
     assert_eq!((label, dump_pair(html)), (format!("s:{other}").as_str(), (10.0, 4.5359237)));
     assert_eq!(app.ctx.fan_out.subscriptions(), 2, "the busy session is not watched twice");
 }
+
+#[tokio::test]
+async fn an_idle_multiplexed_stream_sends_ping_events_scripts_can_see() {
+    let mut config = Config::for_tests();
+    config.sse_keep_alive = Duration::from_millis(100);
+    let app = spawn_app_with(config).await;
+    let sid = app.new_session().await;
+    let mut stream = open_multiplexed(&app, &format!("s={sid}")).await;
+    assert_eq!(labelled(&stream.expect_event().await).0, format!("s:{sid}"));
+    let quiet = stream.next_event_within(Duration::from_millis(450)).await;
+    assert!(quiet.is_err(), "an event while idle: {:?}", quiet.map(|e| e.is_some()));
+    // One ping opens the stream (saying how often they come), then one per interval.
+    assert!(stream.pings >= 3, "pings seen: {}", stream.pings);
+    assert_eq!(stream.comments, 0, "keep-alives here are events, not comments");
+}

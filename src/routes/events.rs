@@ -167,7 +167,12 @@ pub async fn multiplexed(
             })
             .boxed()
     };
-    Ok(event_stream(&ctx, interrupted, opening, events))
+    // Keep-alives are events here, so `app.js` can tell a stream that went
+    // quiet (a dropped network the socket never saw) from an idle one; the
+    // first says how often they come.
+    let ping = Bytes::from(format!("event: ping\ndata: {}\n\n", ctx.config.sse_keep_alive.as_millis()));
+    opening.push(ping.clone());
+    Ok(event_stream(&ctx, interrupted, opening, events, ping))
 }
 
 /// A session's event for a multiplexed stream: its `data:` lines, rendered
@@ -242,7 +247,8 @@ async fn open(
             }
         }
     };
-    Ok(event_stream(&ctx, interrupted, opening, changes.boxed()))
+    let keep_alive = Bytes::from_static(b": keep-alive\n\n");
+    Ok(event_stream(&ctx, interrupted, opening, changes.boxed(), keep_alive))
 }
 
 /// Watches for interruptions from now on, and refuses a stream that would
@@ -254,7 +260,7 @@ fn may_open(ctx: &AppContext) -> Result<watch::Receiver<u64>, AppError> {
 }
 
 /// What every event stream sends: `retry:`, the `opening` events, then
-/// each of `changes` as it comes, and a keep-alive comment when idle, so
+/// each of `changes` as it comes, and `keep_alive_bytes` when idle, so
 /// proxies keep the stream open and a departed client is noticed. It ends
 /// when the changes do, some time after shutdown begins, or when this
 /// replica may have missed changes (see [`FanOut::interrupt_streams`]):
@@ -267,6 +273,7 @@ fn event_stream(
     mut interrupted: watch::Receiver<u64>,
     opening: Vec<Bytes>,
     mut changes: BoxStream<'static, Bytes>,
+    keep_alive_bytes: Bytes,
 ) -> Response {
     let counted = ctx.fan_out.stream_opened();
     let every = ctx.config.sse_keep_alive;
@@ -292,7 +299,7 @@ fn event_stream(
                     Some(event) => yield Ok(event),
                     None => break,
                 },
-                _ = keep_alive.tick() => yield Ok(Bytes::from_static(b": keep-alive\n\n")),
+                _ = keep_alive.tick() => yield Ok(keep_alive_bytes.clone()),
                 () = &mut ending => break,
                 _ = interrupted.changed() => break,
             }

@@ -99,6 +99,8 @@ pub struct SseStream {
     pub retry_seen_after: Option<usize>,
     /// Comment lines seen so far (keep-alives).
     pub comments: usize,
+    /// `ping` events seen so far (a multiplexed stream's keep-alives).
+    pub pings: usize,
     /// Events returned so far.
     pub events: usize,
 }
@@ -130,6 +132,7 @@ impl SseStream {
             retry: None,
             retry_seen_after: None,
             comments: 0,
+            pings: 0,
             events: 0,
         }
     }
@@ -217,6 +220,13 @@ impl SseStream {
         if line.is_empty() {
             let event = self.event.take();
             let id = self.id.take();
+            // A multiplexed stream's keep-alive is an event (`ping`), so
+            // that scripts see it; counted with the comments, not returned.
+            if event.as_deref() == Some("ping") {
+                self.data = None;
+                self.pings += 1;
+                return None;
+            }
             return self.data.take().map(|data| Event {
                 event: event.unwrap_or_else(|| "message".to_owned()),
                 id,
