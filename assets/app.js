@@ -16,6 +16,9 @@
 
   // The server's cap on sessions per stream; past it, another stream.
   var SESSIONS_PER_STREAM = 32;
+  // How often the hub asks its clients whether they are still there: a
+  // tab the browser discarded never says goodbye.
+  var ROLL_CALL_EVERY = 30000;
 
   // ------------------------------------------------------------ the hub
 
@@ -29,10 +32,12 @@
     this.streams = []; // {url, labels: Set, source, state, failures, timer}
     this.last = new Map(); // label → newest html, for clients that join late
     this.gone = new Set();
+    this.round = 0; // of roll-calls
   }
 
   Hub.prototype.watch = function (client, url, labels) {
-    this.clients.set(client, { url: url, labels: new Set(labels) });
+    this.clients.set(client, { url: url, labels: new Set(labels), round: this.round });
+    this.rollCalls();
     // A client that joins a stream already open catches up from the
     // newest event; a stream that (re)opens starts with every snapshot.
     var hub = this;
@@ -50,6 +55,32 @@
 
   Hub.prototype.leave = function (client) {
     if (this.clients.delete(client)) this.later();
+  };
+
+  // Every ROLL_CALL_EVERY, each client is asked to say again what it
+  // watches; one that has not answered for two rounds is gone, and so are
+  // its sessions from the streams. Counted in rounds, not time, so a timer
+  // the browser slows down (a background leader tab) drops nobody alive.
+  Hub.prototype.rollCalls = function () {
+    var hub = this;
+    if (hub.rollTimer) return;
+    hub.rollTimer = setInterval(function () {
+      hub.round += 1;
+      var dropped = false;
+      hub.clients.forEach(function (client, id) {
+        if (client.round < hub.round - 2) {
+          hub.clients.delete(id);
+          dropped = true;
+        } else {
+          hub.emit(id, { type: "roll-call" });
+        }
+      });
+      if (dropped) hub.later();
+      if (hub.clients.size === 0) {
+        clearInterval(hub.rollTimer);
+        hub.rollTimer = null;
+      }
+    }, ROLL_CALL_EVERY);
   };
 
   // Tabs come and go together (a browser restoring its tabs, every tab
@@ -385,6 +416,13 @@
   var hubs = new Map(); // stream URL → {hub connection, watched: "labels|count"}
 
   function deliver(url, msg) {
+    if (msg.type === "roll-call") {
+      // Say again what this page watches.
+      var known = hubs.get(url);
+      if (known) known.watched = "";
+      rescan();
+      return;
+    }
     views().forEach(function (view) {
       if (view.getAttribute("data-wc-watch") !== msg.label || eventsOf(view) !== url) return;
       if (view.getAttribute("data-wc-live") === "gone") return;
