@@ -154,6 +154,13 @@ impl Record {
     fn changed(&self) -> bool {
         self.snapshot.version > 0
     }
+
+    /// This session at `snapshot`. Its use is noted only when `stale`, as
+    /// for reads: most changes then rewrite the record alone.
+    fn at(&self, snapshot: Snapshot, now: u64, stale: bool) -> Self {
+        let last_used_ms = if stale { now } else { self.last_used_ms };
+        Self { snapshot, last_used_ms, token: self.token.clone() }
+    }
 }
 
 /// What the writer is asked to do.
@@ -214,6 +221,16 @@ struct Shared {
 pub struct DurableStore {
     shared: Arc<Shared>,
     writes: mpsc::SyncSender<Write>,
+}
+
+/// The sessions table, as a read or a write transaction opens it.
+trait SessionsTable: ReadableTable<&'static str, &'static [u8]> {}
+impl<T: ReadableTable<&'static str, &'static [u8]>> SessionsTable for T {}
+
+/// The record of `id` in `sessions`, expired or not.
+fn record_in(sessions: &impl SessionsTable, id: &str) -> Result<Option<Record>, StoreError> {
+    let Some(bytes) = sessions.get(id).map_err(unavailable)? else { return Ok(None) };
+    Record::decode(bytes.value()).map(Some)
 }
 
 fn now_ms() -> u64 {
@@ -277,12 +294,15 @@ impl Shared {
         record.last_used_ms.saturating_add(self.ttl_ms(record.changed())) <= now
     }
 
-    /// The live record of `id`, if any.
-    fn read(&self, txn: &ReadTransaction, id: &str, now: u64) -> Result<Option<Record>, StoreError> {
-        let table = txn.open_table(SESSIONS).map_err(unavailable)?;
-        let Some(bytes) = table.get(id).map_err(unavailable)? else { return Ok(None) };
-        let record = Record::decode(bytes.value())?;
-        Ok((!self.expired(&record, now)).then_some(record))
+    /// The live record of `id` in `sessions` (of a read or a write
+    /// transaction), if any.
+    fn live(&self, sessions: &impl SessionsTable, id: &str, now: u64) -> Result<Option<Record>, StoreError> {
+        Ok(record_in(sessions, id)?.filter(|record| !self.expired(record, now)))
+    }
+
+    /// Whether `record`'s stored last use is stale enough to note a new one.
+    fn stale(&self, record: &Record, now: u64) -> bool {
+        now.saturating_sub(record.last_used_ms) >= ms(touch_every(&self.limits))
     }
 }
 
@@ -353,9 +373,10 @@ impl DurableStore {
     /// `id`'s live record, noting the use when the stored one is stale.
     fn read_and_touch(&self, txn: &ReadTransaction, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let now = now_ms();
-        let record = self.shared.read(txn, id.as_str(), now)?;
+        let sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
+        let record = self.shared.live(&sessions, id.as_str(), now)?;
         if let Some(record) = &record
-            && now.saturating_sub(record.last_used_ms) >= ms(touch_every(&self.shared.limits))
+            && self.shared.stale(record, now)
         {
             // Best effort: a full queue only delays the note.
             let _ = self.send(Write::Touch { id: id.clone() });
@@ -415,8 +436,9 @@ impl Backend for DurableStore {
 
     async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
         let txn = self.begin_read()?;
+        let sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
         let now = now_ms();
-        ids.iter().map(|id| Ok(self.shared.read(&txn, id.as_str(), now)?.map(|r| r.snapshot))).collect()
+        ids.iter().map(|id| Ok(self.shared.live(&sessions, id.as_str(), now)?.map(|r| r.snapshot))).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -528,6 +550,7 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
     let mut pending = Vec::with_capacity(batch.len());
     let mut created = 0usize;
     let mut removed = 0usize;
+    let mut expired = 0usize;
     let applied = (|| -> Result<bool, StoreError> {
         let mut txn = shared.db()?.begin_write().map_err(unavailable)?;
         // No quick repair: it doubles the fsyncs per commit (two-phase),
@@ -535,7 +558,9 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
         // keeps (see BENCHMARKS.md).
         txn.set_quick_repair(false);
         let now = now_ms();
-        let touch_ms = ms(touch_every(&shared.limits));
+        let live = |txn: &WriteTransaction, id: &SessionId| {
+            shared.live(&txn.open_table(SESSIONS).map_err(unavailable)?, id.as_str(), now)
+        };
         for write in batch.drain(..) {
             match write {
                 Write::Create { id, token, reply } => {
@@ -557,35 +582,27 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
                     pending.push(Pending::Created(reply));
                 }
                 Write::Cas { id, expected, next, reply } => {
-                    let outcome = match get(&txn, &id)? {
-                        Some(before) if !shared.expired(&before, now) => {
-                            if before.snapshot.version == expected {
-                                // A use is noted when stale, as for reads: most
-                                // changes then rewrite the record alone.
-                                let stale = now.saturating_sub(before.last_used_ms) >= touch_ms;
-                                let last_used_ms = if stale { now } else { before.last_used_ms };
-                                let after =
-                                    Record { snapshot: next, last_used_ms, token: before.token.clone() };
-                                put(&txn, &id, &after, Some(&before))?;
-                                Cas::Written
-                            } else {
-                                Cas::Conflict
-                            }
+                    let outcome = match live(&txn, &id)? {
+                        Some(before) if before.snapshot.version == expected => {
+                            put(&txn, &id, &before.at(next, now, shared.stale(&before, now)), Some(&before))?;
+                            Cas::Written
                         }
-                        _ => Cas::Gone,
+                        Some(_) => Cas::Conflict,
+                        None => Cas::Gone,
                     };
                     pending.push(Pending::Cas(reply, outcome));
                 }
                 Write::Apply { id, edit, reply } => {
-                    let outcome = match get(&txn, &id)?.filter(|r| !shared.expired(r, now)) {
+                    let outcome = match live(&txn, &id)? {
                         Some(before) => {
                             let (outcome, next) = decide(before.snapshot, edit);
                             if let Some(next) = next {
-                                let stale = now.saturating_sub(before.last_used_ms) >= touch_ms;
-                                let last_used_ms = if stale { now } else { before.last_used_ms };
-                                let after =
-                                    Record { snapshot: next, last_used_ms, token: before.token.clone() };
-                                put(&txn, &id, &after, Some(&before))?;
+                                put(
+                                    &txn,
+                                    &id,
+                                    &before.at(next, now, shared.stale(&before, now)),
+                                    Some(&before),
+                                )?;
                             }
                             Some(outcome)
                         }
@@ -594,9 +611,8 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
                     pending.push(Pending::Applied(reply, outcome));
                 }
                 Write::Touch { id } => {
-                    if let Some(before) = get(&txn, &id)?.filter(|r| !shared.expired(r, now)) {
-                        let after = Record { last_used_ms: now, ..before.clone() };
-                        put(&txn, &id, &after, Some(&before))?;
+                    if let Some(before) = live(&txn, &id)? {
+                        put(&txn, &id, &before.at(before.snapshot, now, true), Some(&before))?;
                     }
                 }
                 Write::Probe { reply } => {
@@ -609,7 +625,8 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
                 }
             }
         }
-        removed += sweep(shared, &txn, now)?;
+        expired = sweep(shared, &txn, now)?;
+        removed += expired;
         // Only what someone waits on needs an fsync; a sweep or a noted
         // use rides along with the next durable commit.
         let durable = flush || !pending.is_empty();
@@ -629,7 +646,7 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
             shared.healthy.store(true, Ordering::Relaxed);
             let count = shared.sessions.load(Ordering::Relaxed) + created - removed;
             shared.sessions.store(count, Ordering::Relaxed);
-            shared.expired_since_asked.fetch_add(removed, Ordering::Relaxed);
+            shared.expired_since_asked.fetch_add(expired, Ordering::Relaxed);
         }
         Err(e) => {
             shared.healthy.store(false, Ordering::Relaxed);
@@ -665,12 +682,6 @@ fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> 
         }
     }
     durable
-}
-
-fn get(txn: &WriteTransaction, id: &SessionId) -> Result<Option<Record>, StoreError> {
-    let table = txn.open_table(SESSIONS).map_err(unavailable)?;
-    let Some(bytes) = table.get(id.as_str()).map_err(unavailable)? else { return Ok(None) };
-    Record::decode(bytes.value()).map(Some)
 }
 
 fn by_use(changed: bool) -> TableDefinition<'static, (u64, &'static str), ()> {
