@@ -178,14 +178,19 @@ pub async fn multiplexed(
 /// A session's event for a multiplexed stream: its `data:` lines, rendered
 /// once per version and audience for every stream.
 fn labelled_data(ctx: &AppContext, audience: Audience, frame: &Frame) -> Bytes {
-    frame.data(audience, |frame| {
-        ctx.metrics.frame_rendered(audience as usize);
-        let html = match audience {
-            Audience::Writer => writer_event(&frame.snapshot, frame.origin.as_ref()),
-            Audience::Reader => reader_event(&frame.snapshot),
-        };
-        Bytes::from(sse_data(&html.into_string()))
-    })
+    frame.data(audience, |frame| Bytes::from(sse_data(&event_html(ctx, audience, frame))))
+}
+
+/// A frame's HTML for `audience`, counted as one render: for writers the
+/// fields, their message lines and the dump; for readers the values and
+/// the dump, with no view ids and no session id.
+fn event_html(ctx: &AppContext, audience: Audience, frame: &Frame) -> String {
+    ctx.metrics.frame_rendered(audience as usize);
+    match audience {
+        Audience::Writer => writer_event(&frame.snapshot, frame.origin.as_ref()),
+        Audience::Reader => reader_event(&frame.snapshot),
+    }
+    .into_string()
 }
 
 type Change = (Arc<str>, Audience, Option<Arc<Frame>>);
@@ -228,11 +233,7 @@ async fn open(
     let render = {
         let ctx = Arc::clone(&ctx);
         move |frame: &Frame| {
-            ctx.metrics.frame_rendered(audience as usize);
-            match audience {
-                Audience::Writer => render_writer(frame),
-                Audience::Reader => render_reader(frame),
-            }
+            Bytes::from(sse_event("state", frame.snapshot.version, &event_html(&ctx, audience, frame)))
         }
     };
     // A new or reconnecting view catches up with the current state.
@@ -322,17 +323,6 @@ async fn end_of_stream(mut shutdown: watch::Receiver<bool>, grace: Duration) {
 fn view_param(query: Option<&str>) -> Option<ViewId> {
     let query = query?;
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "view").and_then(|(_, v)| ViewId::parse(&v))
-}
-
-fn render_writer(frame: &Frame) -> Bytes {
-    let html = writer_event(&frame.snapshot, frame.origin.as_ref()).into_string();
-    Bytes::from(sse_event("state", frame.snapshot.version, &html))
-}
-
-/// Read-only events carry no view ids and no session id.
-fn render_reader(frame: &Frame) -> Bytes {
-    let html = reader_event(&frame.snapshot).into_string();
-    Bytes::from(sse_event("state", frame.snapshot.version, &html))
 }
 
 /// One SSE event.
