@@ -156,10 +156,7 @@
       hub.streams.forEach(function (stream) {
         if (stream.state !== "live" || !stream.quietFor) return;
         if (now - stream.heard <= 2 * stream.quietFor + 5000) return;
-        stream.state = "down";
-        stream.labels.forEach(function (label) {
-          hub.toWatchers(stream.url, label, { type: "down", label: label });
-        });
+        hub.down(stream);
         hub.open(stream);
       });
       if (hub.streams.length === 0) {
@@ -167,6 +164,15 @@
         hub.silenceTimer = null;
       }
     }, 5000);
+  };
+
+  // Marks `stream` down, and tells everyone watching its sessions.
+  Hub.prototype.down = function (stream) {
+    var hub = this;
+    stream.state = "down";
+    stream.labels.forEach(function (label) {
+      hub.toWatchers(stream.url, label, { type: "down", label: label });
+    });
   };
 
   // Retries `stream` later, ever more slowly, at a random point so tabs
@@ -241,10 +247,7 @@
     });
     source.onerror = function () {
       if (!mine()) return;
-      stream.state = "down";
-      stream.labels.forEach(function (label) {
-        hub.toWatchers(stream.url, label, { type: "down", label: label });
-      });
+      hub.down(stream);
       // The browser retries a dropped stream itself; one the server
       // refused (store down, too busy) it gives up on, so retry here.
       if (source.readyState === EventSource.CLOSED) hub.retry(stream);
