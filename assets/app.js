@@ -99,6 +99,7 @@
   // Makes the streams carry exactly the sessions some client watches.
   Hub.prototype.sync = function () {
     var hub = this;
+    if (hub.closed) return;
     var wanted = new Map(); // url → Set of labels not carried yet
     this.clients.forEach(function (client) {
       var set = wanted.get(client.url) || new Set();
@@ -136,6 +137,19 @@
       if (!(stream.timer && stream.state === "down" && stream.labels.size > 0)) hub.open(stream);
     });
     this.streams = this.streams.filter(function (s) { return s.labels.size > 0; });
+  };
+
+  // Closes every stream and forgets every client: a leader stepping down.
+  Hub.prototype.close = function () {
+    this.closed = true;
+    this.clients.clear();
+    this.streams.forEach(function (stream) {
+      clearTimeout(stream.timer);
+      if (stream.source) stream.source.close();
+    });
+    this.streams = [];
+    clearInterval(this.rollTimer);
+    clearInterval(this.silenceTimer);
   };
 
   Hub.prototype.toWatchers = function (url, label, message) {
@@ -281,8 +295,8 @@
   // How this page reaches a hub for the stream at `url`, best first:
   // - the SharedWorker, shared by every tab of this origin;
   // - without one (Chrome on Android, or embedded in another site's
-  //   page), the tabs of this origin elect a leader with Web Locks that
-  //   holds the stream and relays it over a BroadcastChannel;
+  //   page), the tabs of this origin elect a leader that holds the stream
+  //   and relays it over a BroadcastChannel;
   // - else a stream of this page's own.
   function connect(url, deliver) {
     var sameOrigin = new URL(url).origin === location.origin;
@@ -297,7 +311,7 @@
         };
       } catch (err) { /* fall through */ }
     }
-    if (global.navigator.locks && global.BroadcastChannel) return viaLeader(url, deliver);
+    if (global.BroadcastChannel) return viaLeader(url, deliver);
     var own = new Hub(function (_, message) { deliver(message); });
     return {
       watch: function (labels) { own.watch("page", url, labels); },
@@ -315,10 +329,27 @@
       if (hub) hub.watch(me, url, labels);
       else channel.postMessage({ type: "watch", client: me, labels: labels });
     };
+    var election = (global.navigator.locks ? byLock : byMessage)(name, me, channel, {
+      lead: function () {
+        hub = new Hub(function (client, message) {
+          if (client === me) deliver(message);
+          else channel.postMessage(Object.assign({ to: client }, message));
+        });
+        hub.watch(me, url, labels);
+        channel.postMessage({ type: "roll-call" });
+      },
+      follow: function () {
+        if (hub) hub.close();
+        hub = null;
+        announce();
+      },
+    });
     channel.onmessage = function (e) {
       var msg = e.data || {};
       if (msg.to) {
         if (msg.to === me) deliver(msg);
+      } else if (election.heard(msg)) {
+        // the election's own
       } else if (msg.type === "roll-call") {
         announce();
       } else if (hub && msg.type === "watch" && Array.isArray(msg.labels)) {
@@ -327,23 +358,93 @@
         hub.leave(msg.client);
       }
     };
-    // Held until this page goes; then the next tab in line takes over,
-    // and every tab tells it what it watches.
-    global.navigator.locks.request(name, function () {
-      hub = new Hub(function (client, message) {
-        if (client === me) deliver(message);
-        else channel.postMessage(Object.assign({ to: client }, message));
-      });
-      hub.watch(me, url, labels);
-      channel.postMessage({ type: "roll-call" });
-      return new Promise(function () {});
-    });
     return {
-      watch: function (next) { labels = next; announce(); },
+      watch: function (next) { labels = next; announce(); election.wake(); },
       leave: function () {
         labels = [];
         if (hub) hub.leave(me);
         else channel.postMessage({ type: "leave", client: me });
+        election.resign();
+      },
+    };
+  }
+
+  // Leads while holding the Web Lock `name`: the browser gives it to the
+  // next tab in line when this page goes, and every tab tells it what it
+  // watches.
+  function byLock(name, me, channel, on) {
+    global.navigator.locks.request(name, function () {
+      on.lead();
+      return new Promise(function () {});
+    });
+    var none = function () { return false; };
+    return { heard: none, wake: none, resign: none };
+  }
+
+  // Without Web Locks (a page over plain HTTP from another machine is not
+  // a secure context), by message. A leader answers every "who-leads" at
+  // once, which a tab in the background does too, however slowly its
+  // timers run. A tab that hears no answer claims the lead for a higher
+  // term. Of two leaders, the higher term wins, then the smaller id.
+  function byMessage(name, me, channel, on) {
+    var term = 0;
+    var leader = null; // id, or null while unknown
+    var answered = 0; // when a leader last said so
+    var asking = null;
+    var leading = function () { return leader === me; };
+    var say = function () { channel.postMessage({ type: "leads", id: me, term: term }); };
+    var ask = function () {
+      if (asking || leading()) return;
+      var asked = Date.now();
+      channel.postMessage({ type: "who-leads" });
+      // Jittered, so tabs that lost their leader together do not all claim.
+      asking = setTimeout(function () {
+        asking = null;
+        if (leading() || answered >= asked) return;
+        term += 1;
+        leader = me;
+        on.lead();
+        say();
+      }, 250 + Math.random() * 250);
+    };
+    var checks = setInterval(ask, 2000);
+    ask();
+    return {
+      heard: function (msg) {
+        if (msg.type === "who-leads") {
+          if (leading()) say();
+        } else if (msg.type === "leads" && msg.id !== me) {
+          var wins = msg.term > term ||
+            (msg.term === term && (leader === null || msg.id === leader || msg.id < leader));
+          if (!wins) {
+            if (leading()) say(); // so the other steps down
+            return true;
+          }
+          var was = leader;
+          term = msg.term;
+          leader = msg.id;
+          answered = Date.now();
+          // Steps down if it led; tells a new leader what this tab watches.
+          if (was !== msg.id) on.follow();
+        } else if (msg.type === "resigns" && msg.id === leader) {
+          leader = null;
+          ask();
+        } else {
+          return false;
+        }
+        return true;
+      },
+      wake: function () {
+        if (!checks) checks = setInterval(ask, 2000);
+        if (leader === null) ask();
+      },
+      resign: function () {
+        clearInterval(checks);
+        checks = null;
+        if (!leading()) return;
+        leader = null;
+        on.follow();
+        channel.postMessage({ type: "resigns", id: me });
       },
     };
   }

@@ -64,6 +64,11 @@ async fn wait_for_fragments(b: &Browser) {
     })
     .await;
     b.wait_live().await;
+    // Each said "Connecting…" until app.js connected it; now none does.
+    let said = b
+        .js("return [...document.querySelectorAll('[data-wc-status]')].map(p => p.textContent);", vec![])
+        .await;
+    assert_eq!(said, serde_json::json!(["", "", "", ""]), "live fragments say nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,28 +125,97 @@ async fn ten_tabs_of_one_session_all_load_and_update() {
     .await;
 }
 
+/// Opens 8 tabs of new sessions (more than the browser's 6 connections
+/// per host) with `before_scripts`; they share one stream through an
+/// elected leader tab; closing it, the others still update.
+async fn tabs_elect_a_leader(b: &Browser, app: &TestApp, before_scripts: &str) {
+    let tabs = tabs_of_new_sessions(b, app, 8, Some(before_scripts)).await;
+    let (tab, _) = &tabs[0];
+    b.switch_to(tab).await;
+    assert_eq!(b.js("return typeof window.SharedWorker;", vec![]).await, json!("undefined"));
+    wait_for_streams(app, 1).await;
+
+    // The first tab leads; close it, and the others still update.
+    b.client.close_window().await.expect("close the leading tab");
+    for (tab, sid) in &tabs[1..] {
+        app.commit(sid, "kg", "1").await;
+        b.switch_to(tab).await;
+        b.wait_value(LBS, "2.20").await;
+    }
+    wait_for_streams(app, 1).await;
+    assert_eq!(app.ctx.fan_out.subscriptions(), 7);
+}
+
+const HIDE_SHARED_WORKER: &str = "delete window.SharedWorker; window.SharedWorker = undefined;";
+
 /// Where SharedWorker is missing (Chrome on Android), the tabs elect a
-/// leader that holds the one stream; when it goes, another takes over.
+/// leader with Web Locks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_shared_worker_tabs_still_load_and_update_on_one_stream() {
     let app = common::spawn_app().await;
     with_browser(Options::default(), |b| async move {
-        let hide = "delete window.SharedWorker; window.SharedWorker = undefined;";
-        let tabs = tabs_of_new_sessions(&b, &app, 8, Some(hide)).await;
-        let (tab, _) = &tabs[0];
-        b.switch_to(tab).await;
-        assert_eq!(b.js("return typeof window.SharedWorker;", vec![]).await, json!("undefined"));
-        wait_for_streams(&app, 1).await;
+        tabs_elect_a_leader(&b, &app, HIDE_SHARED_WORKER).await;
+    })
+    .await;
+}
 
-        // The first tab leads; close it, and the others still update.
-        b.client.close_window().await.expect("close the leading tab");
-        for (tab, sid) in &tabs[1..] {
-            app.commit(sid, "kg", "1").await;
-            b.switch_to(tab).await;
-            b.wait_value(LBS, "2.20").await;
+/// Over plain HTTP from another machine the page is no secure context, so
+/// it has no Web Locks either: the tabs elect their leader by message.
+/// The server listens on this machine's own non-loopback address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_shared_worker_or_web_locks_tabs_elect_a_leader_by_message() {
+    let mut config = Config::for_tests();
+    config.host = common::non_loopback_address();
+    let app = spawn_app_with(config).await;
+    with_browser(Options::default(), |b| async move {
+        b.goto(&app.url("/healthz")).await;
+        let context = b.js("return [window.isSecureContext, typeof navigator.locks];", vec![]).await;
+        assert_eq!(context, json!([false, "undefined"]), "{} is an insecure context", app.base);
+        tabs_elect_a_leader(&b, &app, HIDE_SHARED_WORKER).await;
+    })
+    .await;
+}
+
+/// A page that shows more sessions than one stream may carry (32): the
+/// state fragments of 33 sessions, added to one tab after it loaded. The
+/// browser opens a second stream for the 33rd, and every view updates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_sessions_than_one_stream_carries_get_a_second_stream() {
+    let app = common::spawn_app().await;
+    let mut sessions = Vec::new();
+    let mut fragments = String::new();
+    for _ in 0..33 {
+        let sid = app.new_session().await;
+        fragments.push_str(&app.get(&format!("/s/{sid}/fragments/state")).await.body);
+        sessions.push(sid);
+    }
+    with_browser(Options::default(), |b| async move {
+        b.goto(&app.url("/healthz")).await;
+        b.goto(&app.url("/")).await;
+        b.wait_live().await;
+        b.js(
+            "const box = document.createElement('div'); box.id = 'many'; box.innerHTML = arguments[0];\
+              document.body.append(box);",
+            vec![json!(fragments)],
+        )
+        .await;
+        b.wait_live().await;
+        wait_for_streams(&app, 2).await;
+        assert_eq!(app.ctx.fan_out.subscriptions(), 34, "33 sessions and the page's own");
+        for (i, sid) in sessions.iter().enumerate() {
+            app.commit(sid, "lbs", &format!("{}", i + 1)).await;
         }
-        wait_for_streams(&app, 1).await;
-        assert_eq!(app.ctx.fan_out.subscriptions(), 7);
+        let want: Vec<String> = (1..=33).map(|i| format!("\"lbs\": {i}.0")).collect();
+        wait_for("all 33 views to update", WAIT, || async {
+            let shown = b.client.execute(
+                "return [...document.querySelectorAll('#many [data-part=state]')].map(p => p.textContent);",
+                vec![],
+            );
+            let shown: Vec<String> = serde_json::from_value(shown.await?).unwrap_or_default();
+            Ok((shown.len() == 33 && shown.iter().zip(&want).all(|(s, w)| s.contains(w.as_str())))
+                .then_some(()))
+        })
+        .await;
     })
     .await;
 }

@@ -396,6 +396,11 @@ mod tests {
             assert!(matches!(parse_watches(bad), Err(AppError::BadRequest(_))), "{bad:?}");
         }
         assert_eq!(MAX_SESSIONS_PER_STREAM, 32, "the message above says 32");
+        let client_cap = format!("var SESSIONS_PER_STREAM = {MAX_SESSIONS_PER_STREAM};");
+        assert!(
+            include_str!("../../assets/app.js").contains(&client_cap),
+            "app.js splits streams at the cap"
+        );
         let many: Vec<String> = (0..33).map(|_| format!("s={}", SessionId::random().as_str())).collect();
         assert!(parse_watches(Some(&many[..32].join("&"))).is_ok());
         assert!(matches!(parse_watches(Some(&many.join("&"))), Err(AppError::BadRequest(_))));

@@ -23,30 +23,34 @@ pub enum Holder {
 
 pub fn live_view(holder: Holder, links: &Links, writer: Option<&ViewId>, content: Markup) -> Markup {
     let view = writer.map(ViewId::as_str);
-    let inside = html! { (status(links)) (content) };
     match holder {
         Holder::Page => html! {
             main.app data-wc-watch=(links.watch()) data-wc-events=(links.events()) data-view=[view] {
-                (inside)
+                (status(links, "")) (content)
             }
         },
         Holder::Embed => html! {
             div.wc-embed data-wc-watch=(links.watch()) data-wc-events=(links.events()) data-view=[view] {
                 link rel="stylesheet" href=(links.stylesheet());
-                (inside)
+                // Until app.js says otherwise: a host page that loads no
+                // app.js (an older snippet) shows a fragment that never
+                // updates, and it must not look live.
+                (status(links, CONNECTING)) (content)
             }
         },
     }
 }
 
+const CONNECTING: &str = "Connecting…";
+
 /// Empty while the view is live. The words for the other cases are here,
 /// with the rest of the markup's words, for `app.js` to show.
-fn status(links: &Links) -> Markup {
+fn status(links: &Links, initially: &str) -> Markup {
     html! {
         p.wc-status role="status" data-wc-status
             data-reconnecting="Reconnecting…"
             data-gone="This session has ended."
             data-restart="Start a new session"
-            data-restart-href=(links.new_session()) {}
+            data-restart-href=(links.new_session()) { (initially) }
     }
 }

@@ -145,3 +145,15 @@ pub mod checks;
 pub mod html;
 /// A real redis-server per test.
 pub mod redis;
+
+/// This machine's own address on its default route: not loopback, so a
+/// browser that loads a page from it is not in a secure context. Fails
+/// loudly where the machine has no such address.
+pub fn non_loopback_address() -> std::net::IpAddr {
+    // Connecting a UDP socket sends nothing; it only picks the route.
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("a UDP socket");
+    socket.connect("192.0.2.1:9").expect("this machine needs a default route for this test");
+    let ip = socket.local_addr().expect("the route's local address").ip();
+    assert!(!ip.is_loopback() && !ip.is_unspecified(), "no non-loopback address: {ip}");
+    ip
+}
