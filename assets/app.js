@@ -478,9 +478,11 @@
   // without an answer (a change a stalled store applied late), shows.
   // Fields are updated in place, so focus and caret stay; one the user
   // is typing in keeps what is typed.
+  // Returns whether it changed anything.
   function apply(view, html, fromStream) {
     var template = document.createElement("template");
     template.innerHTML = html;
+    var changed = false;
     Array.prototype.forEach.call(template.content.querySelectorAll("[data-part]"), function (part) {
       var target = view.querySelector('[data-part="' + part.getAttribute("data-part") + '"]');
       if (!target) return;
@@ -489,14 +491,41 @@
       if (target instanceof HTMLInputElement && part instanceof HTMLInputElement) {
         var typing = target === document.activeElement && target.value !== target.defaultValue;
         if (typing && fromStream) return;
+        changed = changed || target.value !== part.defaultValue;
         target.defaultValue = part.defaultValue;
         target.value = part.defaultValue;
-        syncAttributes(target, part, ["data-version", "aria-invalid"]);
+        hint(target);
+        syncAttributes(target, part, ["data-version", "aria-invalid", "aria-valuenow", "aria-valuetext"]);
       } else {
+        changed = changed || target.textContent !== part.textContent;
         target.replaceChildren.apply(target, Array.prototype.slice.call(part.childNodes));
         syncAttributes(target, part, ["data-version"]);
       }
     });
+    return changed;
+  }
+
+  // Says, once and politely, what the view's fields show now, in the
+  // page's own words: its labels ("Pounds: 10.00, Kilograms: 4.54").
+  function announce(view) {
+    var region = view.querySelector("[data-wc-announce]");
+    if (!region) return;
+    var said = Array.prototype.map.call(view.querySelectorAll("input[data-part], output[data-part]"), function (field) {
+      var label = field.id && view.querySelector('label[for="' + field.id + '"]');
+      var value = field instanceof HTMLInputElement ? field.value : field.textContent;
+      return (label ? label.textContent + " " : "") + value;
+    });
+    if (said.length === 0) return;
+    region.textContent = region.getAttribute("data-prefix") + " " + said.join(", ");
+  }
+
+  // "Press Enter to apply" under a field while it holds text not yet sent.
+  function hint(input) {
+    var box = input.form && input.form.querySelector("[data-hint]");
+    if (!box) return;
+    var dirty = input.value !== input.defaultValue;
+    var text = dirty ? box.getAttribute("data-hint") : "";
+    if (box.textContent !== text) box.textContent = text;
   }
 
   // The view's status line, and data-wc-live: "true", "false" or "gone".
@@ -531,7 +560,7 @@
       if (view.getAttribute("data-wc-watch") !== msg.label || eventsOf(view) !== url) return;
       if (view.getAttribute("data-wc-live") === "gone") return;
       if (msg.type === "state") {
-        apply(view, msg.html, true);
+        if (apply(view, msg.html, true)) announce(view);
         setStatus(view, "true");
       } else if (msg.type === "down") {
         setStatus(view, "false");
@@ -635,26 +664,27 @@
   });
 
   // Enter in a field fires "change" and then "submit": one commit, two
-  // triggers. Send the first and drop a plain submit of the same value
-  // that follows it at once.
-  var lastCommit = new WeakMap(); // form → {value, at}
+  // triggers. Send the first and drop a plain submit that follows it at
+  // once with nothing typed in between. By typing, not by value: what is
+  // sent may be letters, or digits of another script.
+  var lastCommit = new WeakMap(); // form → {at, typedSince}
+  document.addEventListener("input", function (e) {
+    var input = e.target;
+    if (!(input instanceof HTMLInputElement) || !ours(input.form)) return;
+    var last = lastCommit.get(input.form);
+    if (last) last.typedSince = true;
+    hint(input);
+  });
   document.addEventListener("htmx:configRequest", function (e) {
     var form = e.detail.elt;
     if (!ours(form) || e.detail.parameters.step) return;
-    var input = form.querySelector("input[inputmode=decimal]");
-    if (!input) return;
-    // By value: by the time a queued submit goes, "10" may show as "10.00".
-    // What is not a number is compared as typed (NaN equals nothing).
-    var text = String(e.detail.parameters[input.name] || "").trim();
-    var number = text === "" ? 0 : Number(text);
-    var value = Number.isNaN(number) ? "text:" + text : number;
     var last = lastCommit.get(form);
     var now = performance.now();
-    if (last && last.value === value && now - last.at < 500) {
+    if (last && !last.typedSince && now - last.at < 500) {
       e.preventDefault();
       return;
     }
-    lastCommit.set(form, { value: value, at: now });
+    lastCommit.set(form, { at: now, typedSince: false });
   });
 
   // Every answer to a change (the other field and the dump; a refusal;
@@ -677,15 +707,30 @@
     Array.prototype.forEach.call(form.querySelectorAll("input[inputmode=decimal]"), function (input) {
       var sent = params[input.name];
       if (typeof sent !== "string" || input.value !== sent) return;
-      var value = sent.trim() === "" ? 0 : Number(sent);
+      var value = sent.trim() === "" ? 0 : Number(asciiDigits(sent));
       if (Number.isFinite(value) && Math.abs(value) < 1e21) {
         input.value = input.defaultValue = (value + 0).toFixed(2);
+        input.setAttribute("aria-valuenow", input.value);
+        input.removeAttribute("aria-valuetext");
+        input.removeAttribute("aria-invalid");
       }
     });
   });
 
+  // The server reads any script's decimal digits (२.५ is 2.5). A digit's
+  // value is its place in its run of ten, and every run starts at zero.
+  var asciiDigits = function (text) {
+    return text.replace(/\p{Nd}/gu, function (digit) {
+      var code = digit.codePointAt(0), zero = code;
+      while (/\p{Nd}/u.test(String.fromCodePoint(zero - 1))) zero -= 1;
+      return String((code - zero) % 10);
+    });
+  };
+
   // A committed field has no unsaved text any more.
   document.addEventListener("change", function (e) {
-    if (e.target instanceof HTMLInputElement && ours(e.target.form)) e.target.defaultValue = e.target.value;
+    if (!(e.target instanceof HTMLInputElement) || !ours(e.target.form)) return;
+    e.target.defaultValue = e.target.value;
+    hint(e.target);
   });
 })(self);

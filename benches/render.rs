@@ -4,6 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use weight_converter::i18n::Lang;
 use weight_converter::session::number::parse_number;
 use weight_converter::session::{Edit, Key, SessionId, Snapshot, ViewId};
 use weight_converter::views::{Links, change_response, converter_page, writer_event};
@@ -19,7 +20,10 @@ fn render(c: &mut Criterion) {
     let links = Links::writer("", &sid);
     let snapshot = changed();
     c.bench_function("render page", |b| {
-        b.iter(|| converter_page(&links, "/v/x", &view, black_box(&snapshot), None).into_string())
+        b.iter(|| {
+            converter_page(Lang::English.texts(), &links, "/v/x", &view, black_box(&snapshot), None)
+                .into_string()
+        })
     });
     c.bench_function("render change response (other field + dump)", |b| {
         b.iter(|| change_response(black_box(&snapshot), Key::Lbs, false).into_string())

@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::i18n::{Lang, Texts};
 use crate::session::{Busy, FormError, Key, StoreError};
 use crate::telemetry::RateLimitedLog;
 use crate::views::{error_page, field_error_response};
@@ -18,7 +19,7 @@ pub enum AppError {
     /// The request body is over the limit.
     PayloadTooLarge,
     /// The request could not be read (bad encoding, missing field…).
-    BadRequest(&'static str),
+    BadRequest(BadRequest),
     /// The body is not `application/x-www-form-urlencoded`.
     UnsupportedMediaType,
     /// A stream cap is reached; try again later.
@@ -33,6 +34,34 @@ pub enum AppError {
     CrossSite,
     /// A bug: a handler panicked. Logged where it happened.
     Internal,
+}
+
+/// Why a request is a 400: a client bug, never a typo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRequest {
+    Form(FormError),
+    StreamParameters,
+    StreamNotASession,
+    StreamTooMany,
+    StreamNoSession,
+    Host,
+    UnreadableBody,
+}
+
+impl BadRequest {
+    fn message(self, t: &Texts) -> &'static str {
+        let e = &t.errors;
+        match self {
+            Self::Form(FormError::MissingValue) => e.missing_value,
+            Self::Form(FormError::BadStep) => e.bad_step,
+            Self::StreamParameters => e.stream_parameters,
+            Self::StreamNotASession => e.stream_not_a_session,
+            Self::StreamTooMany => e.stream_too_many,
+            Self::StreamNoSession => e.stream_no_session,
+            Self::Host => e.bad_host,
+            Self::UnreadableBody => e.unreadable_body,
+        }
+    }
 }
 
 impl AppError {
@@ -52,54 +81,32 @@ impl AppError {
         }
     }
 
-    fn title_and_message(&self) -> (&'static str, &'static str) {
-        match self {
-            Self::UnknownSession => (
-                "Session not found",
-                "This session does not exist or has expired. Sessions end after a period of inactivity.",
-            ),
-            Self::NotFound => ("Not found", "There is nothing at this address."),
-            Self::MethodNotAllowed => ("Method not allowed", "This address does not accept that method."),
-            Self::PayloadTooLarge => {
-                ("Request too large", "The request body is larger than this app accepts.")
-            }
-            Self::BadRequest(why) => ("Bad request", why),
-            Self::UnsupportedMediaType => {
-                ("Unsupported media type", "Send the form as application/x-www-form-urlencoded.")
-            }
-            Self::Busy(Busy::TooManyForSession) => {
-                ("Too many open views", "This session has too many open views. Close one and try again.")
-            }
-            Self::Busy(Busy::TooManyForClient) => (
-                "Too many open views",
-                "You have too many live views open on this server. Close some and try again.",
-            ),
-            Self::Busy(Busy::TooManyInTotal) => {
-                ("Server busy", "The server has too many open views. Try again soon.")
-            }
-            Self::Timeout => ("Request timeout", "The request took too long."),
-            Self::TooManySessions { .. } => (
-                "Too many new sessions",
-                "You have started many sessions in a short time. Wait a moment, then try again.",
-            ),
-            Self::CrossSite => (
-                "Not from another site",
-                "Another site cannot start a session here. Open this address directly to start one.",
-            ),
-            Self::Store(StoreError::Corrupt(_)) | Self::Internal => {
-                ("Server error", "Something went wrong on our side. Try again.")
-            }
-            Self::Store(_) => (
-                "Temporarily unavailable",
-                "The app cannot reach its session store right now. Try again in a moment.",
-            ),
-        }
+    /// In the language of the request being answered.
+    fn title_and_message(&self, t: &'static Texts) -> (&'static str, &'static str) {
+        let e = &t.errors;
+        let problem = match self {
+            Self::UnknownSession => &e.unknown_session,
+            Self::NotFound => &e.not_found,
+            Self::MethodNotAllowed => &e.method_not_allowed,
+            Self::PayloadTooLarge => &e.payload_too_large,
+            Self::BadRequest(why) => return (e.bad_request, why.message(t)),
+            Self::UnsupportedMediaType => &e.unsupported_media_type,
+            Self::Busy(Busy::TooManyForSession) => &e.too_many_views_of_session,
+            Self::Busy(Busy::TooManyForClient) => &e.too_many_views_of_client,
+            Self::Busy(Busy::TooManyInTotal) => &e.too_many_views,
+            Self::Timeout => &e.timeout,
+            Self::TooManySessions { .. } => &e.too_many_sessions,
+            Self::CrossSite => &e.cross_site,
+            Self::Store(StoreError::Corrupt(_)) | Self::Internal => &e.internal,
+            Self::Store(_) => &e.store_unavailable,
+        };
+        (problem.title, problem.message)
     }
 }
 
 impl From<FormError> for AppError {
     fn from(e: FormError) -> Self {
-        Self::BadRequest(e.message())
+        Self::BadRequest(BadRequest::Form(e))
     }
 }
 
@@ -146,14 +153,15 @@ impl AppError {
     /// For htmx posting one widget: the message under that field (which
     /// `app.js` puts in place), so what the user typed stays in the field.
     pub fn for_field(self, key: Key) -> Response {
-        let (_, message) = self.title_and_message();
+        let (_, message) = self.title_and_message(Lang::current().texts());
         self.respond(field_error_response(key, message))
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (title, message) = self.title_and_message();
-        self.respond(error_page(title, message))
+        let texts = Lang::current().texts();
+        let (title, message) = self.title_and_message(texts);
+        self.respond(error_page(texts, title, message))
     }
 }

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod i18n;
 pub mod memory;
 pub mod routes;
 pub mod server;

@@ -137,7 +137,7 @@ async fn element_ids_are_per_view_and_labels_point_at_them() {
     let second = app.page(&sid).await;
     let first_ids = assert_view_ids(&first, "input", "the page");
     let second_ids = assert_view_ids(&second, "input", "the page again");
-    assert_eq!(first_ids.len(), 4, "{first_ids:?}");
+    assert_eq!(first_ids.len(), 6, "a field, its message and its hint, twice: {first_ids:?}");
     for id in &first_ids {
         assert!(!second_ids.contains(id), "two renders of the page share the id {id}");
     }
@@ -148,8 +148,10 @@ async fn element_ids_are_per_view_and_labels_point_at_them() {
         [
             format!("wc-{view}-lbs"),
             format!("wc-{view}-lbs-msg"),
+            format!("wc-{view}-lbs-hint"),
             format!("wc-{view}-kg"),
-            format!("wc-{view}-kg-msg")
+            format!("wc-{view}-kg-msg"),
+            format!("wc-{view}-kg-hint"),
         ]
     );
 }

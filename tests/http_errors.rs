@@ -18,9 +18,9 @@ use weight_converter::Config;
 use weight_converter::session::SessionId;
 
 /// Not finite decimal numbers, each as a user might type it.
-const NOT_NUMBERS: [&str; 20] = [
+const NOT_NUMBERS: [&str; 23] = [
     "abc", "ten", "NaN", "nan", "inf", "-inf", "Infinity", "1,5", "0x10", "-", "e", "+", ".", "1e", "1e+",
-    "1..2", "1 2", "--1", "1_000", "١٢",
+    "1..2", "1 2", "--1", "1_000", "१x", "x१", "१,५", "½",
 ];
 /// Decimal numbers too large for a float.
 const TOO_LARGE: [&str; 3] = ["1e309", "-1e309", "99999e99999"];
@@ -74,7 +74,10 @@ async fn assert_refused(app: &TestApp, sid: &str, key: &str, text: &str, htmx: b
         // The page ties the message to its field, and shows the rest of
         // the state as it still is.
         assert_view_ids(body, "input", &what);
-        assert_eq!(input.attr("aria-describedby"), Some(message.id()), "{what}: message not tied to field");
+        let described_by = input.attr("aria-describedby").unwrap_or_default();
+        assert_eq!(described_by.split(' ').next(), Some(message.id()), "{what}: message not tied to field");
+        // A page of its own, whose title says it shows an error.
+        assert!(body.contains("<title>Error: st.session_state</title>"), "{what}: the title");
         let other = if key == "lbs" { "kg" } else { "lbs" };
         let other = html::part(body, "input", other).expect("the other field");
         assert!(!other.has("aria-invalid"), "{what}: {other:?}");

@@ -8,19 +8,29 @@ use crate::session::ViewId;
 use crate::views::Links;
 use crate::views::embed::{converter_fragment, outputs_fragment, state_fragment};
 
-use super::extract::{PublicBase, Sid, Token};
+use super::extract::{Language, PublicBase, Sid, Token};
 
 /// `GET /s/{sid}/fragments/converter`
-pub async fn converter(ctx: Ctx, Sid(sid): Sid, PublicBase(base): PublicBase) -> Result<Response, AppError> {
+pub async fn converter(
+    ctx: Ctx,
+    Sid(sid): Sid,
+    PublicBase(base): PublicBase,
+    Language(t): Language,
+) -> Result<Response, AppError> {
     let snapshot = ctx.snapshot(&sid).await?;
     let links = Links::writer(&base, &sid);
-    Ok(converter_fragment(&links, &ViewId::random(), &snapshot).into_response())
+    Ok(converter_fragment(t, &links, &ViewId::random(), &snapshot).into_response())
 }
 
 /// `GET /s/{sid}/fragments/state`
-pub async fn state(ctx: Ctx, Sid(sid): Sid, PublicBase(base): PublicBase) -> Result<Response, AppError> {
+pub async fn state(
+    ctx: Ctx,
+    Sid(sid): Sid,
+    PublicBase(base): PublicBase,
+    Language(t): Language,
+) -> Result<Response, AppError> {
     let snapshot = ctx.snapshot(&sid).await?;
-    Ok(state_fragment(&Links::writer(&base, &sid), &snapshot).into_response())
+    Ok(state_fragment(t, &Links::writer(&base, &sid), &snapshot).into_response())
 }
 
 /// `GET /v/{token}/fragments/converter`: the values, read-only.
@@ -28,9 +38,10 @@ pub async fn reader_converter(
     ctx: Ctx,
     Token(token): Token,
     PublicBase(base): PublicBase,
+    Language(t): Language,
 ) -> Result<Response, AppError> {
     let (_, snapshot) = ctx.reader(&token).await?;
-    Ok(outputs_fragment(&Links::reader(&base, &token), &snapshot).into_response())
+    Ok(outputs_fragment(t, &Links::reader(&base, &token), &snapshot).into_response())
 }
 
 /// `GET /v/{token}/fragments/state`
@@ -38,7 +49,8 @@ pub async fn reader_state(
     ctx: Ctx,
     Token(token): Token,
     PublicBase(base): PublicBase,
+    Language(t): Language,
 ) -> Result<Response, AppError> {
     let (_, snapshot) = ctx.reader(&token).await?;
-    Ok(state_fragment(&Links::reader(&base, &token), &snapshot).into_response())
+    Ok(state_fragment(t, &Links::reader(&base, &token), &snapshot).into_response())
 }

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use crate::context::{AppContext, Ctx};
-use crate::error::AppError;
+use crate::error::{AppError, BadRequest};
 use crate::session::{Audience, Busy, Frame, ReadToken, SessionId, Subscription, ViewId};
 use crate::views::readonly::reader_event;
 use crate::views::writer_event;
@@ -85,19 +85,19 @@ fn parse_watches(query: Option<&str>) -> Result<Vec<Watch>, AppError> {
         let watch = match &*name {
             "s" => SessionId::parse(&value).map(Watch::Writer),
             "v" => ReadToken::parse(&value).map(Watch::Reader),
-            _ => return Err(AppError::BadRequest("An event stream takes only s= and v= parameters.")),
+            _ => return Err(AppError::BadRequest(BadRequest::StreamParameters)),
         };
-        let watch = watch.ok_or(AppError::BadRequest("That is not a session id or a read-only token."))?;
+        let watch = watch.ok_or(AppError::BadRequest(BadRequest::StreamNotASession))?;
         if !watches.contains(&watch) {
             watches.push(watch);
         }
         if watches.len() > MAX_SESSIONS_PER_STREAM {
-            // The number is MAX_SESSIONS_PER_STREAM (checked by a test).
-            return Err(AppError::BadRequest("An event stream carries at most 32 sessions."));
+            // The message says MAX_SESSIONS_PER_STREAM (checked by a test).
+            return Err(AppError::BadRequest(BadRequest::StreamTooMany));
         }
     }
     if watches.is_empty() {
-        return Err(AppError::BadRequest("Name at least one session: /events?s={sid} or ?v={token}."));
+        return Err(AppError::BadRequest(BadRequest::StreamNoSession));
     }
     Ok(watches)
 }
@@ -395,7 +395,7 @@ mod tests {
         for bad in [None, Some(""), Some("s=nonsense"), Some("x=1"), Some("view=abc")] {
             assert!(matches!(parse_watches(bad), Err(AppError::BadRequest(_))), "{bad:?}");
         }
-        assert_eq!(MAX_SESSIONS_PER_STREAM, 32, "the message above says 32");
+        assert_eq!(MAX_SESSIONS_PER_STREAM, 32, "every language's message says 32 (i18n tests)");
         let client_cap = format!("var SESSIONS_PER_STREAM = {MAX_SESSIONS_PER_STREAM};");
         assert!(
             include_str!("../../assets/app.js").contains(&client_cap),

@@ -1,5 +1,5 @@
 //! What every response gets: a time limit, the security headers, its
-//! place in the latency histogram, and one log line.
+//! language, its place in the latency histogram, and one log line.
 //!
 //! A hand-written tower layer rather than `axum::middleware::from_fn`:
 //! `from_fn` clones a boxed service and boxes a future for every request,
@@ -21,6 +21,7 @@ use tower::{Layer, Service};
 
 use crate::context::AppContext;
 use crate::error::AppError;
+use crate::i18n::{Choice, Lang};
 
 #[derive(Clone)]
 pub struct EveryResponseLayer {
@@ -60,16 +61,21 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let language = Lang::of_request(request.uri().query(), request.headers());
+        request.extensions_mut().insert(language);
         let seen = Seen {
             started: Instant::now(),
             method: request.method().clone(),
             route: request.extensions().get::<MatchedPath>().cloned(),
+            language,
         };
         // The limit is on producing the response: a slow body upload is
         // cut off, while an event stream, whose response starts at once,
-        // goes on as long as its viewer stays.
-        let inner = tokio::time::timeout(self.ctx.config.request_timeout, self.inner.call(request));
+        // goes on as long as its viewer stays. Error pages, which render
+        // with no request at hand, find the language in the scope.
+        let inner = language.lang.scope(self.inner.call(request));
+        let inner = tokio::time::timeout(self.ctx.config.request_timeout, inner);
         EveryResponseFuture { inner, ctx: Arc::clone(&self.ctx), seen }
     }
 }
@@ -79,12 +85,13 @@ struct Seen {
     started: Instant,
     method: Method,
     route: Option<MatchedPath>,
+    language: Choice,
 }
 
 pin_project! {
     pub struct EveryResponseFuture<F> {
         #[pin]
-        inner: Timeout<F>,
+        inner: Timeout<tokio::task::futures::TaskLocalFuture<Lang, F>>,
         ctx: Arc<AppContext>,
         seen: Seen,
     }
@@ -101,7 +108,7 @@ where
         let this = self.project();
         let response = match ready!(this.inner.poll(cx)) {
             Ok(Ok(response)) => response.into_response(),
-            Err(_elapsed) => AppError::Timeout.into_response(),
+            Err(_elapsed) => this.seen.language.lang.sync_scope(|| AppError::Timeout.into_response()),
         };
         Poll::Ready(Ok(finish(this.ctx, this.seen, response)))
     }
@@ -122,6 +129,13 @@ fn finish(ctx: &AppContext, seen: &Seen, mut response: Response) -> Response {
     let html = headers.get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
     if html {
         headers.insert(header::CONTENT_SECURITY_POLICY, ctx.content_security_policy.clone());
+        // Every HTML answer is in the request's language, which the
+        // cookie or Accept-Language chose unless the URL did.
+        headers.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(seen.language.lang.tag()));
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Language, Cookie"));
+    }
+    if let Some(cookie) = seen.language.cookie() {
+        headers.append(header::SET_COOKIE, cookie);
     }
 
     // By route pattern: paths hold session ids, which are capabilities and

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http_body_util::LengthLimitError;
 
 use crate::context::AppContext;
-use crate::error::AppError;
+use crate::error::{AppError, BadRequest};
+use crate::i18n::{Choice, Lang, Texts};
 use crate::server::client::{client_address, is_trusted, limit_key};
 use crate::session::{Key, ReadToken, SessionId};
 
@@ -101,7 +102,7 @@ impl FromRequestParts<Arc<AppContext>> for PublicBase {
         if is_host(host) {
             Ok(PublicBase(format!("{scheme}://{host}")))
         } else {
-            Err(AppError::BadRequest("The Host header is missing or malformed."))
+            Err(AppError::BadRequest(BadRequest::Host))
         }
     }
 }
@@ -159,10 +160,24 @@ impl<S: Send + Sync> FromRequest<S> for Form {
             if e.into_inner().is::<LengthLimitError>() {
                 AppError::PayloadTooLarge
             } else {
-                AppError::BadRequest("The request body could not be read.")
+                AppError::BadRequest(BadRequest::UnreadableBody)
             }
         })?;
         Ok(Form(body))
+    }
+}
+
+/// The words of the request's language, as the layer around every
+/// request chose it (`?lang=`, the cookie, `Accept-Language`).
+pub struct Language(pub &'static Texts);
+
+impl<S: Send + Sync> FromRequestParts<S> for Language {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let choice = parts.extensions.get::<Choice>().copied();
+        let lang =
+            choice.map_or_else(|| Lang::of_request(parts.uri.query(), &parts.headers).lang, |c| c.lang);
+        Ok(Self(lang.texts()))
     }
 }
 

@@ -7,11 +7,12 @@ use maud::Markup;
 
 use crate::context::{AppContext, Ctx};
 use crate::error::AppError;
+use crate::i18n::Texts;
 use crate::session::{SessionId, ViewId};
 use crate::views::page::Refused;
 use crate::views::{Links, converter_page};
 
-use super::extract::{Client, Sid};
+use super::extract::{Client, Language, Sid};
 
 /// Every visit to `/` gets a session of its own, as every Streamlit tab
 /// does; but not an `<img>` or a script on another site, and not a flood
@@ -38,20 +39,21 @@ fn may_start_from(headers: &HeaderMap) -> bool {
     !cross_site || top_level
 }
 
-pub async fn show(ctx: Ctx, Sid(sid): Sid) -> Result<Response, AppError> {
-    Ok(page(&ctx, &sid, None).await?.into_response())
+pub async fn show(ctx: Ctx, Sid(sid): Sid, Language(t): Language) -> Result<Response, AppError> {
+    Ok(page(&ctx, t, &sid, None).await?.into_response())
 }
 
 /// The converter page as stored now, with refused input shown beside its field.
 pub async fn page(
     ctx: &AppContext,
+    t: &Texts,
     sid: &SessionId,
     refused: Option<Refused<'_>>,
 ) -> Result<Markup, AppError> {
     let (snapshot, token) = ctx.store.session(sid).await?.ok_or(AppError::UnknownSession)?;
     let read_link = Links::reader("", &token);
     let links = Links::writer("", sid);
-    Ok(converter_page(&links, read_link.page(), &ViewId::random(), &snapshot, refused))
+    Ok(converter_page(t, &links, read_link.page(), &ViewId::random(), &snapshot, refused))
 }
 
 pub async fn not_found() -> AppError {

@@ -9,11 +9,11 @@ use crate::session::State;
 use crate::views::Links;
 use crate::views::readonly::reader_page;
 
-use super::extract::Token;
+use super::extract::{Language, Token};
 
-pub async fn page(ctx: Ctx, Token(token): Token) -> Result<Response, AppError> {
+pub async fn page(ctx: Ctx, Token(token): Token, Language(t): Language) -> Result<Response, AppError> {
     let (_, snapshot) = ctx.reader(&token).await?;
-    Ok(reader_page(&Links::reader("", &token), &snapshot).into_response())
+    Ok(reader_page(t, &Links::reader("", &token), &snapshot).into_response())
 }
 
 /// `GET /v/{token}/state.json`

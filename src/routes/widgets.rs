@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::context::{AppContext, Ctx};
 use crate::error::AppError;
+use crate::i18n::Texts;
 use crate::session::number::NumberError;
 use crate::session::{Key, Outcome, SessionId, Snapshot, WidgetForm};
 use crate::telemetry::Rejection;
@@ -18,16 +19,17 @@ use crate::views::{change_response, refusal_response};
 
 use super::pages::page;
 
-use super::extract::{Form, Htmx, Sid, WidgetKey};
+use super::extract::{Form, Htmx, Language, Sid, WidgetKey};
 
 pub async fn commit(
     ctx: Ctx,
     sid: Result<Sid, AppError>,
     WidgetKey(key): WidgetKey,
     Htmx(htmx): Htmx,
+    Language(t): Language,
     form: Result<Form, AppError>,
 ) -> Response {
-    let committed = async { apply(&ctx, sid?.0, key, htmx, &form?).await };
+    let committed = async { apply(&ctx, t, sid?.0, key, htmx, &form?).await };
     match committed.await {
         Ok(response) => response,
         // htmx shows why beside the field and leaves what was typed.
@@ -45,13 +47,14 @@ pub async fn back_to_page(Sid(sid): Sid, WidgetKey(_): WidgetKey) -> Redirect {
 
 async fn apply(
     ctx: &AppContext,
+    t: &Texts,
     sid: SessionId,
     key: Key,
     htmx: bool,
     form: &Form,
 ) -> Result<Response, AppError> {
     let form = WidgetForm::decode(key, form.body())?;
-    let reply = Reply { ctx, sid: &sid, key, htmx, text: &form.text };
+    let reply = Reply { ctx, t, sid: &sid, key, htmx, text: &form.text };
     let edit = match form.edit() {
         Ok(edit) => edit,
         Err(why) => {
@@ -59,7 +62,7 @@ async fn apply(
                 NumberError::NotANumber => Rejection::NotANumber,
                 NumberError::TooLarge => Rejection::TooLarge,
             });
-            return reply.refused(None, &why.to_string()).await;
+            return reply.refused(None, t.number_error(why)).await;
         }
     };
     let stepped = edit.step.is_some();
@@ -72,7 +75,7 @@ async fn apply(
         Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, stepped)),
         Outcome::Refused(why, snapshot) => {
             ctx.metrics.input_rejected(Rejection::Overflow);
-            reply.refused(Some(snapshot), &why.to_string()).await
+            reply.refused(Some(snapshot), &t.refusal(why)).await
         }
     }
 }
@@ -80,6 +83,7 @@ async fn apply(
 /// How to answer, depending on who asked.
 struct Reply<'a> {
     ctx: &'a AppContext,
+    t: &'a Texts,
     sid: &'a SessionId,
     key: Key,
     htmx: bool,
@@ -107,7 +111,7 @@ impl Reply<'_> {
             refusal_response(&snapshot, self.key, self.text, why)
         } else {
             let refused = Refused { key: self.key, text: self.text, message: why };
-            page(self.ctx, self.sid, Some(refused)).await?
+            page(self.ctx, self.t, self.sid, Some(refused)).await?
         };
         Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response())
     }

@@ -8,6 +8,7 @@
 
 use maud::{Markup, html};
 
+use crate::i18n::Texts;
 use crate::session::ViewId;
 
 use super::Links;
@@ -21,12 +22,18 @@ pub enum Holder {
     Embed,
 }
 
-pub fn live_view(holder: Holder, links: &Links, writer: Option<&ViewId>, content: Markup) -> Markup {
+pub fn live_view(
+    t: &Texts,
+    holder: Holder,
+    links: &Links,
+    writer: Option<&ViewId>,
+    content: Markup,
+) -> Markup {
     let view = writer.map(ViewId::as_str);
     match holder {
         Holder::Page => html! {
             main.app data-wc-watch=(links.watch()) data-wc-events=(links.events()) data-view=[view] {
-                (status(links, "")) (content)
+                (status(t, links, "")) (announcer(t)) (content)
             }
         },
         Holder::Embed => html! {
@@ -35,22 +42,28 @@ pub fn live_view(holder: Holder, links: &Links, writer: Option<&ViewId>, content
                 // Until app.js says otherwise: a host page that loads no
                 // app.js (an older snippet) shows a fragment that never
                 // updates, and it must not look live.
-                (status(links, CONNECTING)) (content)
+                (status(t, links, t.connecting)) (announcer(t)) (content)
             }
         },
     }
 }
 
-const CONNECTING: &str = "Connecting…";
-
 /// Empty while the view is live. The words for the other cases are here,
 /// with the rest of the markup's words, for `app.js` to show.
-fn status(links: &Links, initially: &str) -> Markup {
+fn status(t: &Texts, links: &Links, initially: &str) -> Markup {
     html! {
         p.wc-status role="status" data-wc-status
-            data-reconnecting="Reconnecting…"
-            data-gone="This session has ended."
-            data-restart="Start a new session"
+            data-reconnecting=(t.reconnecting)
+            data-gone=(t.session_ended)
+            data-restart=(t.new_session)
             data-restart-href=(links.new_session()) { (initially) }
+    }
+}
+
+/// Where `app.js` says, once, what another view changed. On the page from
+/// the start and never replaced, so screen readers announce what it says.
+fn announcer(t: &Texts) -> Markup {
+    html! {
+        p.visually-hidden aria-live="polite" data-wc-announce data-prefix=(t.changed_elsewhere) {}
     }
 }

@@ -3,6 +3,7 @@
 use maud::{DOCTYPE, Markup, html};
 
 use crate::assets;
+use crate::i18n::{Lang, Texts, fill};
 use crate::session::{Key, Snapshot, ViewId};
 
 use super::live::{Holder, live_view};
@@ -16,10 +17,10 @@ use super::{Links, dump};
 /// replaces the whole default list, so the defaults are restated.
 const HTMX_CONFIG: &str = r#"{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":false},{"code":"[45]..","swap":false,"error":true}]}"#;
 
-pub(super) fn layout(title: &str, body: Markup) -> Markup {
+pub(super) fn layout(t: &Texts, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(t.tag) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -29,7 +30,32 @@ pub(super) fn layout(title: &str, body: Markup) -> Markup {
                 script src=(assets::HTMX.url()) defer {}
                 script src=(assets::APP_JS.url()) defer {}
             }
-            body { (body) }
+            body {
+                (language_switch(t))
+                (body)
+            }
+        }
+    }
+}
+
+/// A link to this same address in every other language; the choice is
+/// remembered in a cookie.
+fn language_switch(t: &Texts) -> Markup {
+    html! {
+        nav.languages aria-label=(t.languages) {
+            @for other in Lang::ALL.into_iter().map(Lang::texts).filter(|o| o.tag != t.tag) {
+                a href={ "?lang=" (other.tag) } lang=(other.tag) hreflang=(other.tag) { (other.name) }
+            }
+        }
+    }
+}
+
+/// The dump under its caption, which names it.
+pub(super) fn captioned_dump(t: &Texts, snapshot: &Snapshot) -> Markup {
+    html! {
+        figure.dump {
+            figcaption { (t.state_object) }
+            (dump(snapshot, None))
         }
     }
 }
@@ -43,6 +69,7 @@ pub struct Refused<'a> {
 
 /// The tutorial's page, live.
 pub fn converter_page(
+    t: &Texts,
     links: &Links,
     read_link: &str,
     view: &ViewId,
@@ -55,30 +82,38 @@ pub fn converter_page(
     };
     let body = html! {
         h1 { "st.session_state" }
-        h2 { "Input" }
+        h2 { (t.input) }
         div.columns {
-            (widget(links, view, Key::Lbs, &content(Key::Lbs), snapshot))
+            (widget(t, links, view, Key::Lbs, &content(Key::Lbs), snapshot))
             div.spacer {}
-            (widget(links, view, Key::Kg, &content(Key::Kg), snapshot))
+            (widget(t, links, view, Key::Kg, &content(Key::Kg), snapshot))
         }
-        h2 { "Output" }
-        p { "st.session_state object:" }
-        (dump(snapshot, None))
+        h2 { (t.output) }
+        (captioned_dump(t, snapshot))
         p.share {
-            "Share a live, read-only view: " a href=(read_link) { "read-only link" }
+            (t.share) " " a href=(read_link) { (t.share_link) }
         }
     };
-    layout("st.session_state", live_view(Holder::Page, links, Some(view), body))
+    // Without JavaScript a refusal is a page of its own: its title says so.
+    let title = match refused {
+        Some(_) => fill(t.error_title, "title", TITLE),
+        None => TITLE.to_owned(),
+    };
+    layout(t, &title, live_view(t, Holder::Page, links, Some(view), body))
 }
 
+/// The page's title, as the tutorial's `st.title`: it is code, the same
+/// in every language.
+pub(super) const TITLE: &str = "st.session_state";
+
 /// A page for a status other than 200, with a way back to a fresh session.
-pub fn error_page(title: &str, message: &str) -> Markup {
+pub fn error_page(t: &Texts, title: &str, message: &str) -> Markup {
     let body = html! {
         main.app.error {
             h1 { (title) }
             p { (message) }
-            p { a href="/" { "Start a new session" } }
+            p { a href="/" { (t.new_session) } }
         }
     };
-    layout(title, body)
+    layout(t, title, body)
 }

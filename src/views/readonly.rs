@@ -3,22 +3,23 @@
 
 use maud::{Markup, html};
 
+use crate::i18n::Texts;
 use crate::session::{Key, Snapshot, ViewId};
 
 use super::live::{Holder, live_view};
-use super::page::layout;
+use super::page::{TITLE, captioned_dump, layout};
 use super::widgets::{Placement, label, output};
 use super::{Links, dump};
 
 /// Both values side by side, in the page's 2:1:2 columns. `ids` names
 /// this view's elements; a reader never writes, so it has no view id.
-pub fn outputs(snapshot: &Snapshot, ids: &ViewId) -> Markup {
+pub fn outputs(t: &Texts, snapshot: &Snapshot, ids: &ViewId) -> Markup {
     html! {
         div.columns.readonly {
             @for (i, key) in Key::ALL.into_iter().enumerate() {
                 @if i > 0 { div.spacer {} }
                 div.widget {
-                    (label(key, ids))
+                    (label(t, key, ids))
                     (output(key, snapshot, Placement::InView(ids)))
                 }
             }
@@ -26,17 +27,16 @@ pub fn outputs(snapshot: &Snapshot, ids: &ViewId) -> Markup {
     }
 }
 
-pub fn reader_page(links: &Links, snapshot: &Snapshot) -> Markup {
+pub fn reader_page(t: &Texts, links: &Links, snapshot: &Snapshot) -> Markup {
     let body = html! {
-        h1 { "st.session_state" }
-        p.share { "A live, read-only view." }
-        h2 { "Input" }
-        (outputs(snapshot, &ViewId::random()))
-        h2 { "Output" }
-        p { "st.session_state object:" }
-        (dump(snapshot, None))
+        h1 { (TITLE) }
+        p.share { (t.read_only) }
+        h2 { (t.input) }
+        (outputs(t, snapshot, &ViewId::random()))
+        h2 { (t.output) }
+        (captioned_dump(t, snapshot))
     };
-    layout("st.session_state", live_view(Holder::Page, links, None, body))
+    layout(t, TITLE, live_view(t, Holder::Page, links, None, body))
 }
 
 /// One server-sent event for read-only views: values and the dump.

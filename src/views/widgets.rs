@@ -5,6 +5,7 @@ use std::fmt;
 
 use maud::{Markup, Render, html};
 
+use crate::i18n::Texts;
 use crate::session::number::TwoDecimals;
 use crate::session::{Key, Snapshot, ViewId};
 
@@ -34,11 +35,13 @@ impl<'a> Placement<'a> {
 }
 
 /// What an element shows, named the same in every view: the key of a
-/// field (`lbs`), or of its message line (`lbs-msg`).
+/// field (`lbs`), of its message line (`lbs-msg`), or of its hint
+/// (`lbs-hint`, which only `app.js` fills, so no update carries it).
 #[derive(Clone, Copy)]
 pub enum Part {
     Field(Key),
     Message(Key),
+    Hint(Key),
 }
 
 impl Render for Part {
@@ -48,6 +51,10 @@ impl Render for Part {
             Self::Message(key) => {
                 buffer.push_str(key.as_str());
                 buffer.push_str("-msg");
+            }
+            Self::Hint(key) => {
+                buffer.push_str(key.as_str());
+                buffer.push_str("-hint");
             }
         }
     }
@@ -96,13 +103,21 @@ impl fmt::Display for FieldContent<'_> {
     }
 }
 
-/// The text field alone.
+/// The text field alone: a spin button, as − / + and ArrowUp / ArrowDown
+/// step it, with its value for assistive technology.
 pub fn input(key: Key, content: &FieldContent, version: u64, place: Placement) -> Markup {
-    let invalid = content.message().is_some();
+    let (now, typed) = match content {
+        FieldContent::Value(value) => (Some(TwoDecimals(*value)), None),
+        FieldContent::Refused { text, .. } => (None, Some(*text)),
+    };
+    let described_by = place.id(Part::Message(key)).map(|message| {
+        html! { (message) " " (place.id(Part::Hint(key)).map(|hint| html! { (hint) }).unwrap_or_default()) }
+    });
     html! {
         input id=[place.id(Part::Field(key))] data-part=(Part::Field(key)) name=(key.as_str())
             type="text" inputmode="decimal" autocomplete="off" spellcheck="false" value=(content)
-            aria-describedby=[place.id(Part::Message(key))] aria-invalid=[invalid.then_some("true")]
+            role="spinbutton" aria-valuenow=[now] aria-valuetext=[typed]
+            aria-describedby=[described_by] aria-invalid=[content.message().is_some().then_some("true")]
             data-version=(version);
     }
 }
@@ -129,30 +144,39 @@ pub fn output(key: Key, snapshot: &Snapshot, place: Placement) -> Markup {
 }
 
 /// The label of a field or an output in `view`.
-pub fn label(key: Key, view: &ViewId) -> Markup {
-    html! { label for=(ElementId { view, part: Part::Field(key) }) { (key.widget().label) } }
+pub fn label(t: &Texts, key: Key, view: &ViewId) -> Markup {
+    html! { label for=(ElementId { view, part: Part::Field(key) }) { (t.field(key).label) } }
 }
 
 /// A whole widget: a plain HTML form that htmx enhances, so it also works
 /// without JavaScript.
-pub fn widget(links: &Links, view: &ViewId, key: Key, content: &FieldContent, snapshot: &Snapshot) -> Markup {
-    let widget = key.widget();
+pub fn widget(
+    t: &Texts,
+    links: &Links,
+    view: &ViewId,
+    key: Key,
+    content: &FieldContent,
+    snapshot: &Snapshot,
+) -> Markup {
+    let words = t.field(key);
     let action = links.widget(key);
-    let name = widget.label.trim_end_matches(':');
     let place = Placement::InView(view);
     html! {
         form.widget method="post" action=(action) hx-post=(action) hx-trigger="change, submit"
             hx-swap="none" {
-            (label(key, view))
+            (label(t, key, view))
             div.number-input {
                 (input(key, content, snapshot.version, place))
                 // Enter submits with the first submit button: a plain "set",
-                // never a step.
-                button.set type="submit" { "Set" }
-                button.step type="submit" name="step" value="down" aria-label={ "Decrease " (name) } { "−" }
-                button.step type="submit" name="step" value="up" aria-label={ "Increase " (name) } { "+" }
+                // never a step. Hidden, so it is no Tab stop and says nothing.
+                button.set type="submit" hidden {}
+                // In the Tab order: without JavaScript, ArrowUp / ArrowDown
+                // do not step, and these are a keyboard's only way to.
+                button.step type="submit" name="step" value="down" aria-label=(words.decrease) { "−" }
+                button.step type="submit" name="step" value="up" aria-label=(words.increase) { "+" }
             }
             (message(key, content, Some(snapshot.version), place))
+            p.hint id=[place.id(Part::Hint(key))] data-hint=(t.press_enter) {}
             input type="hidden" name="view" value=(view.as_str());
         }
     }

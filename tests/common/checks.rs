@@ -289,12 +289,18 @@ pub fn assert_view_ids(markup: &str, field: &str, what: &str) -> Vec<String> {
             let message = html::part(markup, "p", &part)
                 .unwrap_or_else(|| panic!("{what}: no {part} line in {markup}"));
             assert_eq!(message.id(), format!("{id}-msg"), "{what}: the {key} message's id");
+            // Described by its message line, then its "Press Enter to apply" hint.
+            let hint = html::by_id(markup, &format!("{id}-hint"))
+                .unwrap_or_else(|| panic!("{what}: no hint for {key} in {markup}"));
+            assert!(hint.has("data-hint"), "{what}: {hint:?}");
+            let described_by = format!("{} {}", message.id(), hint.id());
             assert_eq!(
                 tag.attr("aria-describedby"),
-                Some(message.id()),
-                "{what}: {key} is not described by its message"
+                Some(described_by.as_str()),
+                "{what}: {key} is not described by its message and hint"
             );
             ids.push(message.id().to_owned());
+            ids.push(hint.id().to_owned());
         } else {
             assert!(!tag.has("aria-describedby"), "{what}: {tag:?}");
         }
