@@ -478,7 +478,8 @@
   // without an answer (a change a stalled store applied late), shows.
   // Fields are updated in place, so focus and caret stay; one the user
   // is typing in keeps what is typed.
-  // Returns whether it changed anything.
+  // Returns whether it showed a change that another view made: the dump
+  // of a stream event names the view that made it (data-origin).
   function apply(view, html, fromStream) {
     var template = document.createElement("template");
     template.innerHTML = html;
@@ -502,7 +503,9 @@
         syncAttributes(target, part, ["data-version"]);
       }
     });
-    return changed;
+    var origin = template.content.querySelector("[data-origin]");
+    var mine = origin && origin.getAttribute("data-origin") === view.getAttribute("data-view");
+    return changed && !mine;
   }
 
   // Says, once and politely, what the view's fields show now, in the

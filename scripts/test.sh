@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, HTTP integration, Redis, nginx and headless-Chromium
 # browser tests. First installs what the tests need and is missing (Debian's
-# chromium, chromium-driver, redis-server and nginx), so it works on a fresh
+# chromium, chromium-driver, redis-server, nginx and fonts-noto-core), so it works on a fresh
 # machine. Every test starts its own redis-server and nginx, in a temporary
 # directory; none uses a server that happens to be running here.
 set -euo pipefail
@@ -12,6 +12,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
+# A Devanagari face, so the Hindi page renders glyphs, not boxes.
+dpkg -s fonts-noto-core >/dev/null 2>&1 || need+=(fonts-noto-core)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   sudo=""

@@ -26,7 +26,7 @@ pub enum Lang {
 impl Lang {
     pub const ALL: [Lang; 2] = [Lang::English, Lang::Hindi];
 
-    pub fn texts(self) -> &'static Texts {
+    pub const fn texts(self) -> &'static Texts {
         match self {
             Self::English => &en::TEXTS,
             Self::Hindi => &hi::TEXTS,

@@ -6,8 +6,8 @@ use maud::{Markup, html};
 use crate::session::number::FullPrecision;
 use crate::session::{Snapshot, ViewId};
 
-/// `origin` names the view whose change this is, so that view can skip
-/// its own echo when several views share one stream.
+/// `origin` names the view whose change this is, so that view does not
+/// announce its own change as another view's.
 pub fn dump(snapshot: &Snapshot, origin: Option<&ViewId>) -> Markup {
     let last = snapshot.state.entries().count().saturating_sub(1);
     html! {
