@@ -119,14 +119,7 @@ async fn a_change_in_another_view_is_announced_once_through_the_same_region() {
         for tag in ["en", "hi"] {
             let url = open_page_in(&b, &app, tag).await;
             let sid = url.rsplit('/').next().expect("a session id").to_owned();
-            b.js(
-                "window.__wcRegion = document.querySelector('[data-wc-announce]');\
-                 window.__wcSaid = [];\
-                 new MutationObserver(() => window.__wcSaid.push(window.__wcRegion.textContent))\
-                   .observe(window.__wcRegion, { childList: true, characterData: true, subtree: true });",
-                vec![],
-            )
-            .await;
+            listen(&b).await;
             let region = b
                 .js(
                     "return [window.__wcRegion.getAttribute('aria-live'), window.__wcRegion.textContent];",
@@ -169,6 +162,42 @@ async fn a_change_in_another_view_is_announced_once_through_the_same_region() {
     .await;
 }
 
+/// Starts counting what the view's announcer says (see [`announcements`]).
+async fn listen(b: &Browser) {
+    b.js(
+        "window.__wcRegion = document.querySelector('[data-wc-announce]');\
+         window.__wcSaid = [];\
+         new MutationObserver(() => window.__wcSaid.push(window.__wcRegion.textContent))\
+           .observe(window.__wcRegion, { childList: true, characterData: true, subtree: true });",
+        vec![],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_only_view_announces_a_change_once_and_its_values_are_no_live_regions() {
+    let app = common::spawn_app().await;
+    let (sid, token) = app.session_and_token().await;
+    with_browser(Options::default(), |b| async move {
+        b.goto(&app.url(&format!("/v/{token}?lang=hi"))).await;
+        b.wait_live().await;
+        let silent = b
+            .js(
+                "return [...document.querySelectorAll('output')].map(o => o.getAttribute('aria-live'));",
+                vec![],
+            )
+            .await;
+        assert_eq!(silent, json!(["off", "off"]));
+        listen(&b).await;
+        app.commit(&sid, "kg", "1").await;
+        b.wait_text_contains("output[data-part=lbs]", "2.20").await;
+        let said = json!(["दूसरे दृश्य में बदला गया: पाउंड: 2.20, किलोग्राम: 1.00"]);
+        wait_for("the announcement", WAIT, || async { Ok((announcements(&b).await == said).then_some(())) })
+            .await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_is_announced_once() {
     let app = common::spawn_app().await;
@@ -207,12 +236,19 @@ async fn tab(b: &Browser) -> Json {
         .await;
     }
     b.js(
-        "const e = document.activeElement; const r = e.getBoundingClientRect(); const s = getComputedStyle(e);\
+        "const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);\
+         const lum = c => rgb(c).map(v => v / 255).map(v => v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)\
+           .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);\
+         const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };\
+         const background = el => { for (; el; el = el.parentElement) { const c = getComputedStyle(el).backgroundColor;\
+           if (!/rgba\\(.*, 0\\)$/.test(c) && c !== 'transparent') return c; } return 'rgb(255, 255, 255)'; };\
+         const e = document.activeElement; const r = e.getBoundingClientRect(); const s = getComputedStyle(e);\
          const name = e.getAttribute('aria-label') || (e.labels && e.labels[0] && e.labels[0].textContent)\
            || e.textContent.trim();\
          return { tag: e.tagName.toLowerCase(), name: name,\
                   visible: r.width >= 8 && r.height >= 8 && s.visibility === 'visible',\
-                  ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2 };",
+                  ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2,\
+                  contrast: contrast(s.outlineColor, background(e)) };",
         vec![],
     )
     .await
@@ -258,6 +294,11 @@ async fn the_tab_order_has_no_invisible_stops_and_focus_always_shows() {
                     stop["ring"],
                     json!(true),
                     "no focus ring (forced colours: {forced_colours}): {stop}"
+                );
+                let contrast = stop["contrast"].as_f64().unwrap_or(0.0);
+                assert!(
+                    contrast >= 3.0,
+                    "a focus ring at {contrast:.2}:1 (forced colours: {forced_colours}): {stop}"
                 );
             }
         }

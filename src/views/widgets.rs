@@ -137,7 +137,10 @@ pub fn message(key: Key, content: &FieldContent, version: Option<u64>, place: Pl
 /// A widget's value, shown and never editable (the read-only view).
 pub fn output(key: Key, snapshot: &Snapshot, place: Placement) -> Markup {
     html! {
-        output id=[place.id(Part::Field(key))] data-part=(Part::Field(key)) data-version=(snapshot.version) {
+        // Not a live region of its own, as <output> would be: the view's
+        // announcer says what changed, once.
+        output id=[place.id(Part::Field(key))] data-part=(Part::Field(key)) data-version=(snapshot.version)
+            aria-live="off" {
             (TwoDecimals(snapshot.state[key]))
         }
     }
