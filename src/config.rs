@@ -125,9 +125,14 @@ pub struct Config {
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// Serve `/metrics` on this address (`127.0.0.1:9100`) instead of the
+    /// app's own port, so it need not be public.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
     /// Log format: `text` or `json`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -143,6 +148,15 @@ pub enum Command {
 /// A session lifetime: at least a second (Redis expiry counts whole
 /// milliseconds, and a shorter life makes every new session a 404 before
 /// its page loads), at most a year (beyond, clock arithmetic overflows).
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-11-26T02:47:42.123456Z  INFO target: message key=value …`
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 fn parse_ttl(text: &str) -> Result<Duration, String> {
     parse_duration_within(text, Duration::from_secs(1), "1s", YEAR, "1 year")
 }

@@ -17,5 +17,4 @@ pub mod views;
 
 pub use config::Config;
 pub use context::AppContext;
-pub use routes::router as app;
 pub use startup::{Server, healthcheck, shutdown_signal};

@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     if let Some(Command::Healthcheck) = config.command {
         return healthcheck(config.local_target()).await;
     }
-    let _logs = telemetry::init_logs(&config.log_format);
+    let _logs = telemetry::init_logs(config.log_format);
     let server = match Server::bind(config).await {
         Ok(server) => server,
         Err(e) => {

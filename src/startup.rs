@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::context::{self, AppContext, BackendError};
 use crate::memory::Reclaimer;
-use crate::routes::router;
+use crate::routes::{metrics_router, router};
 use crate::server::{self, ServeLimits, Timeouts};
 use crate::session::bus::{BusHandles, RedisBus};
 use crate::session::{Backend, StoreError};
@@ -19,6 +19,7 @@ use crate::session::{Backend, StoreError};
 #[derive(Debug)]
 pub enum StartError {
     Listen(std::io::Error),
+    ListenForMetrics(std::io::Error),
     Backend(BackendError),
     Store(StoreError),
 }
@@ -27,6 +28,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Listen(e) => write!(f, "cannot listen: {e}"),
+            Self::ListenForMetrics(e) => write!(f, "cannot listen on METRICS_ADDR: {e}"),
             Self::Backend(e) => e.fmt(f),
             Self::Store(e) => write!(f, "cannot set up the session store: {e}"),
         }
@@ -38,6 +40,7 @@ impl std::error::Error for StartError {}
 /// A bound, not yet serving, server.
 pub struct Server {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     ctx: Arc<AppContext>,
     stop: watch::Sender<bool>,
     bus: Option<RedisBus>,
@@ -54,13 +57,22 @@ impl Server {
     /// Binds with a backend of the caller's choosing.
     pub async fn bind_with(config: Config, backend: Arc<dyn Backend>) -> Result<Self, StartError> {
         let listener = TcpListener::bind((config.host, config.port)).await.map_err(StartError::Listen)?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(StartError::ListenForMetrics)?),
+            None => None,
+        };
         let (stop, shutdown) = watch::channel(false);
         let (ctx, bus) = AppContext::new(config, backend, shutdown).map_err(StartError::Store)?;
-        Ok(Self { listener, ctx: Arc::new(ctx), stop, bus })
+        Ok(Self { listener, metrics_listener, ctx: Arc::new(ctx), stop, bus })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn context(&self) -> Arc<AppContext> {
@@ -71,8 +83,20 @@ impl Server {
     /// event stream and lets in-flight requests finish, all within
     /// `SHUTDOWN_GRACE`.
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { listener, ctx, stop, bus } = self;
+        let Self { listener, metrics_listener, ctx, stop, bus } = self;
         let app = router(Arc::clone(&ctx));
+        if let Some(metrics_listener) = metrics_listener {
+            let metrics = metrics_router(Arc::clone(&ctx));
+            let mut shutdown = ctx.shutdown.clone();
+            let stopped = async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            };
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics_listener, metrics).with_graceful_shutdown(stopped).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
         let housekeeping = tokio::spawn(housekeeping(Arc::clone(&ctx)));
         if let (Some(bus), Some(subscribed)) = (bus, &ctx.bus_subscribed) {
             let handles = BusHandles {

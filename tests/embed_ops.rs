@@ -535,7 +535,7 @@ async fn an_allowed_origin_gets_a_preflight_allowing_htmx_headers_with_credentia
     let sid = app.new_session().await;
     for key in ["lbs", "kg"] {
         let reply = preflight(&app, &format!("/s/{sid}/widgets/{key}"), HOST_ORIGIN).await;
-        assert!((200..300).contains(&reply.status), "preflight answered {}: {}", reply.status, reply.body);
+        assert_eq!(reply.status, 200, "preflight: {}", reply.body);
         assert_allows(&reply, HOST_ORIGIN, "the preflight");
         let headers = header_list(&reply, "access-control-allow-headers");
         for needed in ["hx-request", "hx-current-url", "content-type"] {
@@ -563,7 +563,7 @@ async fn an_allowed_origin_gets_a_preflight_for_loading_fragments() {
             ("access-control-request-headers", "hx-request,hx-current-url"),
         ];
         let reply = request(&app, Method::OPTIONS, &path, &headers, None).await;
-        assert!((200..300).contains(&reply.status), "preflight of {path} answered {}", reply.status);
+        assert_eq!(reply.status, 200, "preflight of {path}");
         assert_allows(&reply, HOST_ORIGIN, &path);
         let allowed = header_list(&reply, "access-control-allow-headers");
         assert!(allowed.iter().any(|h| h == "hx-current-url"), "{path}: {allowed:?}");
@@ -972,6 +972,20 @@ async fn text_logs_have_a_line_per_request_and_no_capabilities() {
     assert!(lines.iter().any(|l| l.contains("status=303")), "{logs}");
     assert!(lines.iter().any(|l| l.contains("status=404")), "{logs}");
     assert!(lines.iter().any(|l| l.contains("status=422")), "{logs}");
+    // Each request's lines carry its id: one id per request, and the line
+    // a handler logs (a new session) has the id of its request's line.
+    let id_of = |line: &str| {
+        line.split(" request_id=").nth(1).map(|rest| rest.split(' ').next().unwrap_or("").to_owned())
+    };
+    let ids: std::collections::HashSet<String> =
+        lines.iter().map(|l| id_of(l).expect("a request id")).collect();
+    assert_eq!(ids.len(), requests, "one id per request:\n{logs}");
+    let created = logs.lines().find(|l| l.contains("session created")).expect("a session-created line");
+    let id = id_of(created).unwrap_or_else(|| panic!("no request id: {created}"));
+    assert!(
+        lines.iter().any(|l| id_of(l).as_deref() == Some(id.as_str()) && l.contains("status=303")),
+        "{logs}"
+    );
     assert_no_capabilities(&logs, &sid, &token);
 }
 
@@ -1000,5 +1014,12 @@ async fn json_logs_have_a_line_per_request_and_no_capabilities() {
     for status in [200, 303, 404, 422] {
         assert!(statuses.contains(&status), "no request logged with {status}: {statuses:?}");
     }
+    let ids: std::collections::HashSet<String> = per_request
+        .iter()
+        .map(|line| {
+            line["span"]["request_id"].as_str().unwrap_or_else(|| panic!("no request id: {line}")).to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), requests, "one id per request");
     assert_no_capabilities(&logs, &sid, &token);
 }

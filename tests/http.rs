@@ -377,7 +377,7 @@ async fn a_callback_runs_only_when_the_value_changed() {
     // The same value, however written, with and without htmx.
     for (text, htmx) in [("10", true), ("10", false), ("10.00", true), (" 10 ", false), ("1e1", true)] {
         let reply = app.post_form(&sid, "lbs", &[("lbs", text)], htmx).await;
-        assert!([200, 303].contains(&reply.status), "{text:?}: {}", reply.status);
+        assert_eq!(reply.status, if htmx { 200 } else { 303 }, "{text:?}");
         assert_eq!(
             app.snapshot(&sid).await,
             before,
@@ -499,4 +499,28 @@ async fn healthz_answers() {
 async fn form_bodies_are_encoded_as_browsers_do() {
     // The helper every test above relies on.
     assert_eq!(form_body(&[("lbs", "+1 e")]), "lbs=%2B1+e");
+}
+
+/// `X-Request-Id`: a new id for each request, echoed; a proxy's own only
+/// from a trusted proxy, and only if it is plain.
+#[tokio::test]
+async fn every_response_names_its_request() {
+    let app = spawn_app().await;
+    let id = |response: &reqwest::Response| response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let first = id(&app.get_with("/healthz", &[]).await);
+    let second = id(&app.get_with("/nowhere", &[]).await);
+    assert_ne!(first, second);
+    for new in [&first, &second] {
+        assert!(new.len() == 16 && new.bytes().all(|b| b.is_ascii_hexdigit()), "{new}");
+    }
+    let claimed = id(&app.get_with("/healthz", &[("x-request-id", "from-a-stranger")]).await);
+    assert_ne!(claimed, "from-a-stranger", "an untrusted peer names nothing");
+
+    let mut config = weight_converter::Config::for_tests();
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let behind_proxy = common::spawn_app_with(config).await;
+    let kept = behind_proxy.get_with("/healthz", &[("x-request-id", "edge-7f3a.1")]).await;
+    assert_eq!(id(&kept), "edge-7f3a.1");
+    let garbage = behind_proxy.get_with("/healthz", &[("x-request-id", "a b <c>")]).await;
+    assert_eq!(id(&garbage).len(), 16, "a messy id is replaced");
 }

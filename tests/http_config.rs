@@ -84,3 +84,27 @@ fn nonsense_session_lifetimes_stop_the_server_at_start_up() {
         assert!(stderr.contains("--session-ttl") && stderr.contains(why), "SESSION_TTL={value}: {stderr}");
     }
 }
+
+/// `METRICS_ADDR`: `/metrics` on a listener of its own, and no longer on
+/// the app's port, which the public reaches.
+#[tokio::test]
+async fn metrics_addr_moves_metrics_to_their_own_listener() {
+    let public = common::spawn_app().await;
+    assert_eq!(public.get("/metrics").await.status, 200, "by default, on the app's port");
+    assert_eq!(public.metrics_addr, None);
+
+    let mut config = weight_converter::Config::for_tests();
+    config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    let app = common::spawn_app_with(config).await;
+    let metrics = app.metrics_addr.expect("a metrics listener");
+    assert_ne!(metrics.port(), app.addr.port());
+    assert_eq!(app.get("/metrics").await.status, 404, "not on the public port");
+    let sid = app.new_session().await;
+    app.commit(&sid, "lbs", "1").await;
+    let scraped = get(&format!("http://{metrics}/metrics")).await;
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("weight_converter_changes_total 1"), "{text}");
+    let elsewhere = get(&format!("http://{metrics}/")).await;
+    assert_eq!(elsewhere.status(), 404, "the metrics listener serves nothing else");
+}

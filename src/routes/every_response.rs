@@ -2,8 +2,8 @@
 //! language, its place in the latency histogram, and one log line.
 //!
 //! A hand-written tower layer rather than `axum::middleware::from_fn`:
-//! `from_fn` clones a boxed service and boxes a future for every request,
-//! which was a tenth of the instructions a change costs (BENCHMARKS.md).
+//! `from_fn` clones a boxed service and boxes a future for every request
+//! (what that costs is measured in BENCHMARKS.md).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,16 +12,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tokio::time::Timeout;
 use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use crate::context::AppContext;
 use crate::error::AppError;
 use crate::i18n::{Choice, Lang};
+use crate::telemetry::request_id::{self, request_id};
 
 #[derive(Clone)]
 pub struct EveryResponseLayer {
@@ -64,17 +67,22 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let language = Lang::of_request(request.uri().query(), request.headers());
         request.extensions_mut().insert(language);
+        let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let id = request_id(peer, request.headers(), &self.ctx.config.trusted_proxies);
+        // Every line logged while handling the request carries its id.
+        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
         let seen = Seen {
             started: Instant::now(),
             method: request.method().clone(),
             route: request.extensions().get::<MatchedPath>().cloned(),
             language,
+            id,
         };
         // The limit is on producing the response: a slow body upload is
         // cut off, while an event stream, whose response starts at once,
         // goes on as long as its viewer stays. Error pages, which render
         // with no request at hand, find the language in the scope.
-        let inner = language.lang.scope(self.inner.call(request));
+        let inner = language.lang.scope(self.inner.call(request)).instrument(span);
         let inner = tokio::time::timeout(self.ctx.config.request_timeout, inner);
         EveryResponseFuture { inner, ctx: Arc::clone(&self.ctx), seen }
     }
@@ -86,12 +94,13 @@ struct Seen {
     method: Method,
     route: Option<MatchedPath>,
     language: Choice,
+    id: HeaderValue,
 }
 
 pin_project! {
     pub struct EveryResponseFuture<F> {
         #[pin]
-        inner: Timeout<tokio::task::futures::TaskLocalFuture<Lang, F>>,
+        inner: Timeout<Instrumented<tokio::task::futures::TaskLocalFuture<Lang, F>>>,
         ctx: Arc<AppContext>,
         seen: Seen,
     }
@@ -105,11 +114,12 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = match ready!(this.inner.poll(cx)) {
+        let mut this = self.project();
+        let response = match ready!(this.inner.as_mut().poll(cx)) {
             Ok(Ok(response)) => response.into_response(),
             Err(_elapsed) => this.seen.language.lang.sync_scope(|| AppError::Timeout.into_response()),
         };
+        let _in_request = this.inner.get_ref().span().enter();
         Poll::Ready(Ok(finish(this.ctx, this.seen, response)))
     }
 }
@@ -120,6 +130,7 @@ fn finish(ctx: &AppContext, seen: &Seen, mut response: Response) -> Response {
     // nothing about a session is cached.
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(request_id::HEADER, seen.id.clone());
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

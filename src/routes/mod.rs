@@ -61,9 +61,13 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/assets/{name}", get(assets::serve))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .route("/metrics", get(health::metrics))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed);
+    // On the app's port unless METRICS_ADDR gives it a listener of its own.
+    let own = match ctx.config.metrics_addr {
+        None => own.route("/metrics", get(health::metrics)),
+        Some(_) => own,
+    };
 
     // One layer, so each route is wrapped (and boxed) once, not once per
     // middleware: that is most of the per-request allocations, and of the
@@ -77,6 +81,11 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
             AppError::Internal.into_response()
         }));
     Router::new().merge(cross_origin).merge(own).layer(stack).with_state(ctx)
+}
+
+/// `/metrics` alone, for its own listener (`METRICS_ADDR`).
+pub fn metrics_router(ctx: Arc<AppContext>) -> Router {
+    Router::new().route("/metrics", get(health::metrics)).with_state(ctx)
 }
 
 /// Pages are compressed, quickly. Small fragments are not: for a few

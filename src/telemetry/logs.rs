@@ -4,9 +4,8 @@
 //! A request only appends its formatted line to a bounded buffer in
 //! memory; a background thread writes the buffer out every
 //! [`FLUSH_EVERY`]. `tracing-appender`'s non-blocking writer wakes its
-//! thread for every line instead: 3.7 more syscalls per request (a
-//! `write`, `sched_yield`s and `futex` wakes) and a context switch, on the
-//! request's core (BENCHMARKS.md). When the buffer is full, lines are
+//! thread for every line instead, with its syscalls and a context switch
+//! on the request's core (measured in BENCHMARKS.md). When the buffer is full, lines are
 //! dropped and counted rather than queued without bound, and a line says
 //! how many.
 
@@ -22,21 +21,23 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
+
+use crate::config::LogFormat;
 
 /// How stale a log line can get before it reaches stderr.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// Log text held between two flushes: at 40,000 requests a second, about
-/// 150 ms of lines.
+/// Log text held between two flushes: far more than a busy server writes
+/// in [`FLUSH_EVERY`].
 const BUFFER_LIMIT: usize = 1 << 20;
 
 /// Starts logging. Keep the guard alive: dropping it writes the rest.
-pub fn init_logs(format: &str) -> LogGuard {
+pub fn init_logs(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (sink, guard) = LogBuffer::start(io::stderr(), BUFFER_LIMIT, FLUSH_EVERY);
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink);
-    if format == "json" {
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(sink).with_ansi(false);
+    if format == LogFormat::Json {
         logs.json().init();
     } else {
         logs.event_format(TextLine).init();
@@ -62,9 +63,9 @@ fn log_panics() {
 
 /// The text format, in the shape of `tracing-subscriber`'s default:
 /// `2026-11-26T02:47:42.123456Z  INFO target: message key=value …`.
-/// Written directly: with the default's styling and time formatting the
-/// log line cost 9,800 instructions per request, with this 4,900
-/// (BENCHMARKS.md). This app opens no spans, so none are printed.
+/// Written directly: the default's styling and time formatting cost about
+/// twice as much per request (BENCHMARKS.md). The fields of the spans
+/// around the event (a request's id) follow its own.
 struct TextLine;
 
 impl<S, N> FormatEvent<S, N> for TextLine
@@ -74,7 +75,7 @@ where
 {
     fn format_event(
         &self,
-        _: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -92,6 +93,14 @@ where
         let mut fields = Fields { out: &mut writer, result: Ok(()) };
         event.record(&mut fields);
         fields.result?;
+        for span in ctx.event_scope().into_iter().flat_map(|scope| scope.from_root()) {
+            if let Some(formatted) = span.extensions().get::<FormattedFields<N>>()
+                && !formatted.is_empty()
+            {
+                writer.write_char(' ')?;
+                writer.write_str(formatted)?;
+            }
+        }
         writer.write_char('\n')
     }
 }

@@ -3,6 +3,7 @@
 mod logs;
 mod metrics;
 mod rate_limited;
+pub mod request_id;
 
 pub use logs::{LogGuard, init_logs};
 pub use metrics::{Gauges, Metrics, Rejection};

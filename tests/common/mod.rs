@@ -11,6 +11,8 @@ use weight_converter::{AppContext, Config, Server};
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when `METRICS_ADDR` gives it a listener.
+    pub metrics_addr: Option<SocketAddr>,
     /// `http://127.0.0.1:PORT`
     pub base: String,
     pub ctx: Arc<AppContext>,
@@ -35,6 +37,7 @@ pub async fn spawn_app_on(config: Config, backend: Arc<dyn Backend>) -> TestApp 
 
 fn serve(server: Server) -> TestApp {
     let addr = server.local_addr().expect("local address");
+    let metrics_addr = server.metrics_addr();
     let ctx = server.context();
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(server.serve(async move {
@@ -42,7 +45,15 @@ fn serve(server: Server) -> TestApp {
     }));
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
-    TestApp { addr, base: format!("http://{addr}"), ctx, client, stop: Some(stop), served: Some(served) }
+    TestApp {
+        addr,
+        metrics_addr,
+        base: format!("http://{addr}"),
+        ctx,
+        client,
+        stop: Some(stop),
+        served: Some(served),
+    }
 }
 
 impl TestApp {
