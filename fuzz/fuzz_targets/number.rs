@@ -6,13 +6,21 @@
 
 use libfuzzer_sys::fuzz_target;
 use weight_converter::session::number::{
-    FullPrecision, MAX_INPUT_LEN, NumberError, TwoDecimals, format_stored, parse_number, parse_stored, round2,
+    FullPrecision, MAX_INPUT_LEN, NumberError, TwoDecimals, ascii_digits, format_stored, parse_number,
+    parse_stored, round2,
 };
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let trimmed = text.trim();
-    let plain = trimmed.len() <= MAX_INPUT_LEN
+    // Digits of other scripts read as ASCII ones: that mapping changes
+    // nothing but digits, each into an ASCII digit.
+    let mapped = ascii_digits(text);
+    assert_eq!(text.chars().count(), mapped.chars().count(), "{text:?}");
+    for (typed, read) in text.chars().zip(mapped.chars()) {
+        assert!(typed == read || (typed.is_numeric() && read.is_ascii_digit()), "{typed:?} read as {read:?}");
+    }
+    let trimmed = mapped.trim();
+    let plain = text.trim().len() <= MAX_INPUT_LEN
         && trimmed.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
     let rust = trimmed.parse::<f64>();
     match parse_number(text) {

@@ -62,7 +62,7 @@ const DIGIT_ZEROS: [u32; 22] = [
 
 /// `text` with every digit of [`DIGIT_ZEROS`] as its ASCII digit, so
 /// `२.५` reads as `2.5`; anything else is left as it is.
-fn ascii_digits(text: &str) -> std::borrow::Cow<'_, str> {
+pub fn ascii_digits(text: &str) -> std::borrow::Cow<'_, str> {
     let digit = |c: char| {
         let c = c as u32;
         DIGIT_ZEROS.iter().find(|&&zero| (zero..zero + 10).contains(&c)).map(|zero| c - zero)
