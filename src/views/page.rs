@@ -81,7 +81,7 @@ pub fn converter_page(
         _ => FieldContent::Value(snapshot.state[key]),
     };
     let body = html! {
-        h1 { "st.session_state" }
+        h1 { (TITLE) }
         h2 { (t.input) }
         div.columns {
             (widget(t, links, view, Key::Lbs, &content(Key::Lbs), snapshot))
