@@ -12,7 +12,6 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::routes::content_security_policy;
 use crate::session::bus::RedisBus;
 use crate::session::{
     Backend, DurableStore, FanOut, MemoryStore, OpenError, ReadToken, RedisConfig, RedisStore, SessionId,
@@ -179,3 +178,12 @@ impl AppContext {
 }
 
 pub type Ctx = axum::extract::State<Arc<AppContext>>;
+
+/// No inline script or style and no eval: htmx runs with `allowEval:false`
+/// and `includeIndicatorStyles:false`.
+fn content_security_policy(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {frame_ancestors}"
+    )
+}

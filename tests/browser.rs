@@ -74,9 +74,12 @@ async fn typing_pounds_and_enter_converts_to_kilograms() {
         assert_eq!(app.state_json(&sid).await, r#"{"lbs":10.0,"kg":4.5359237}"#);
         // Once accepted, the field typed in shows two decimals, as Streamlit's does.
         b.wait_value(LBS, "10.00").await;
-        // Enter fires "change" and "submit"; only one request goes out.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(widget_posts(&app), 1, "one POST per Enter");
+        // Enter fires "change" and "submit"; only one request goes out. A
+        // second would follow the first at once; the next commit orders
+        // after both, so once it is answered any duplicate was counted.
+        b.commit(LBS, "20").await;
+        b.wait_value(KG, "9.07").await;
+        assert_eq!(widget_posts(&app), 2, "one POST per Enter");
         assert_no_console_errors(&b, &[]).await;
     })
     .await;

@@ -99,15 +99,6 @@ fn compression() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(worth_it)
 }
 
-/// No inline script or style and no eval: htmx runs with `allowEval:false`
-/// and `includeIndicatorStyles:false`.
-pub(crate) fn content_security_policy(frame_ancestors: &str) -> String {
-    format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-         worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {frame_ancestors}"
-    )
-}
-
 /// Request headers htmx sends, which a cross-origin request must be
 /// allowed to carry.
 const HTMX_REQUEST_HEADERS: [&str; 8] = [
