@@ -8,6 +8,8 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY assets assets
 COPY benches benches
+# A workspace member: cargo reads its manifest, though the image never builds it.
+COPY bench bench
 COPY scripts/build-static.sh scripts/build-static.sh
 # The same build the container test runs: a static binary for scratch.
 RUN cp "$(./scripts/build-static.sh)" /weight-converter

@@ -2,9 +2,9 @@
 //! the same run, in alternating rounds, reported as medians and ratios.
 //!
 //! ```text
-//! cargo run --release --example loadgen            # the full run, a few minutes
-//! cargo run --example loadgen -- --smoke           # CI: about 4 s once built, small N
-//! cargo run --release --example loadgen -- --only soak --soak 10m   # the soak alone
+//! cargo run --release -p loadgen            # the full run, a few minutes
+//! cargo run -p loadgen -- --smoke           # CI: about 4 s once built, small N
+//! cargo run --release -p loadgen -- --only soak --soak 10m   # the soak alone
 //! ```
 //!
 //! Prints a markdown table on stdout (progress on stderr) and exits
@@ -297,7 +297,9 @@ fn main() -> ExitCode {
 async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
     let mut report = Report::default();
     let plan = Plan::new(options.smoke);
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // The app's crate: the workspace root, above this one.
+    let manifest_dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();
     let scratch = std::env::temp_dir().join(format!("loadgen-{}", std::process::id()));
     let mut header =
         vec![format!("## weight-converter: {} benchmark run", if options.smoke { "smoke" } else { "full" })];
