@@ -165,3 +165,59 @@ impl IntoResponse for AppError {
         self.respond(error_page(texts, title, message))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_error() -> Vec<AppError> {
+        let mut all = vec![
+            AppError::UnknownSession,
+            AppError::NotFound,
+            AppError::MethodNotAllowed,
+            AppError::PayloadTooLarge,
+            AppError::UnsupportedMediaType,
+            AppError::Busy(Busy::TooManyForSession),
+            AppError::Busy(Busy::TooManyForClient),
+            AppError::Busy(Busy::TooManyInTotal),
+            AppError::Timeout,
+            AppError::Store(StoreError::Unavailable("down".into())),
+            AppError::Store(StoreError::Contended),
+            AppError::Store(StoreError::Corrupt("bad".into())),
+            AppError::TooManySessions { retry_after_secs: 1 },
+            AppError::CrossSite,
+            AppError::Internal,
+        ];
+        all.extend(
+            [
+                BadRequest::Form(FormError::MissingValue),
+                BadRequest::Form(FormError::BadStep),
+                BadRequest::StreamParameters,
+                BadRequest::StreamNotASession,
+                BadRequest::StreamTooMany,
+                BadRequest::StreamNoSession,
+                BadRequest::Host,
+                BadRequest::UnreadableBody,
+            ]
+            .map(AppError::BadRequest),
+        );
+        all
+    }
+
+    /// Every error a client can meet says something in every language,
+    /// and not the same thing in two of them.
+    #[test]
+    fn every_error_is_said_in_every_language() {
+        for error in every_error() {
+            let said: Vec<(&str, &str)> =
+                Lang::ALL.iter().map(|lang| error.title_and_message(lang.texts())).collect();
+            for (title, message) in &said {
+                assert!(!title.is_empty() && message.len() > 10, "{error:?}: {title:?} {message:?}");
+            }
+            for pair in said.windows(2) {
+                assert_ne!(pair[0].0, pair[1].0, "{error:?}: an untranslated title");
+                assert_ne!(pair[0].1, pair[1].1, "{error:?}: an untranslated message");
+            }
+        }
+    }
+}
