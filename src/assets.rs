@@ -2,6 +2,8 @@
 //! `build.rs`), under names that change whenever their content does, so
 //! they can be cached for a year.
 
+use crate::negotiation::weighted;
+
 pub struct Asset {
     /// The versioned file name under `/assets/`.
     pub name: &'static str,
@@ -56,12 +58,8 @@ impl Asset {
 /// Picks the best coding an `Accept-Encoding` value allows (`q=0` refuses).
 pub fn negotiate(accept_encoding: &str) -> Coding {
     let accepted = |wanted: &str| {
-        accept_encoding.split(',').any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
-            });
+        weighted(accept_encoding).any(|(name, q)| {
+            let refused = q.and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0);
             (name.eq_ignore_ascii_case(wanted) || name == "*") && !refused
         })
     };
@@ -83,6 +81,7 @@ mod tests {
         assert_eq!(negotiate("gzip, deflate, br, zstd"), Coding::Brotli);
         assert_eq!(negotiate("gzip"), Coding::Gzip);
         assert_eq!(negotiate("br;q=0, gzip;q=0.5"), Coding::Gzip);
+        assert_eq!(negotiate("br;Q=0, gzip"), Coding::Gzip, "the parameter's name is case-insensitive");
         assert_eq!(negotiate(""), Coding::Identity);
         assert_eq!(negotiate("identity"), Coding::Identity);
         assert_eq!(negotiate("*"), Coding::Brotli);

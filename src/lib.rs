@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod i18n;
 pub mod memory;
+pub mod negotiation;
 pub mod routes;
 pub mod server;
 pub mod session;

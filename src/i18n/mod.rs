@@ -12,6 +12,7 @@ mod hi;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
+use crate::negotiation::weighted;
 use crate::session::number::NumberError;
 use crate::session::{Key, Refusal};
 
@@ -117,15 +118,10 @@ fn cookie(headers: &HeaderMap) -> Option<Lang> {
 fn accept_language(headers: &HeaderMap) -> Option<Lang> {
     let value = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
     let mut best: Option<(Lang, u16)> = None;
-    for item in value.split(',').take(32) {
-        let mut parts = item.split(';');
-        let range = parts.next().unwrap_or("").trim();
+    for (range, q) in weighted(value).take(32) {
         let primary = range.split('-').next().unwrap_or("");
         let Some(lang) = Lang::from_tag(primary) else { continue };
-        let weight = parts
-            .find_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-            .map_or(Some(1000), quality)
-            .unwrap_or(0);
+        let weight = q.map_or(Some(1000), quality).unwrap_or(0);
         if weight > 0 && best.is_none_or(|(_, w)| weight > w) {
             best = Some((lang, weight));
         }
