@@ -9,7 +9,6 @@
 mod browser_support;
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use browser_support::{Browser, Options, WAIT, wait_for, with_browser};
@@ -248,12 +247,7 @@ async fn screenshot_of_a_converted_page() {
         b.js("document.activeElement && document.activeElement.blur();", vec![]).await;
         b.wait_value(LBS, "10.00").await;
 
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/converter.png");
-        b.screenshot_full_page(&path).await;
-        let png = std::fs::read(&path).expect("read the screenshot back");
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-        assert!(png.len() > 10_000, "suspiciously small screenshot: {} bytes", png.len());
-        eprintln!("screenshot: {}", path.display());
+        b.screenshot_artefact("converter.png").await;
 
         // What the eye checks, checked by the browser too: the columns are
         // 2:1:2, the − / + buttons are visible, the JSON is coloured.

@@ -6,8 +6,6 @@
 mod browser_support;
 mod common;
 
-use std::path::PathBuf;
-
 use browser_support::{Browser, Options, WAIT, wait_for, with_browser};
 use common::TestApp;
 use fantoccini::key::Key;
@@ -391,11 +389,7 @@ async fn screenshot_of_the_hindi_page() {
             .await;
         let (plain, marked) = (widths[0].as_f64().unwrap(), widths[1].as_f64().unwrap());
         assert!(marked < plain * 1.1, "Devanagari renders as boxes: {widths}");
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots/hindi.png");
-        b.screenshot_full_page(&path).await;
-        let png = std::fs::read(&path).expect("read the screenshot back");
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{} bytes", png.len());
-        eprintln!("screenshot: {}", path.display());
+        b.screenshot_artefact("hindi.png").await;
     })
     .await;
 }

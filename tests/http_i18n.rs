@@ -20,7 +20,7 @@ fn request(app: &TestApp, method: &str, path: &str, accept: &str) -> reqwest::Re
 }
 
 async fn get_in(app: &TestApp, path: &str, accept: &str) -> Reply {
-    Reply::read(request(app, "GET", path, accept).send().await.expect("GET")).await
+    Reply::read(app.get_with(path, &[("accept-language", accept)]).await).await
 }
 
 async fn post_in(app: &TestApp, path: &str, body: &str, htmx: bool, accept: &str) -> Reply {
@@ -35,8 +35,7 @@ async fn post_in(app: &TestApp, path: &str, body: &str, htmx: bool, accept: &str
 
 /// `GET path` from a browser whose cookie says Hindi and whose header says English.
 async fn with_cookie(app: &TestApp, path: &str) -> Reply {
-    let reply = request(app, "GET", path, "en").header("cookie", "lang=hi").send().await.expect("GET");
-    Reply::read(reply).await
+    Reply::read(app.get_with(path, &[("accept-language", "en"), ("cookie", "lang=hi")]).await).await
 }
 
 fn header<'a>(reply: &'a Reply, name: &str) -> &'a str {
@@ -116,12 +115,9 @@ async fn the_switch_sets_a_cookie_that_outlasts_the_url_and_beats_the_header() {
     assert_in(&missing, HI, "the 404 with the cookie");
 
     // Back to English, by the switch on the Hindi page.
-    let back = request(&app, "GET", &format!("{page}?lang=en"), "hi")
-        .header("cookie", "lang=hi")
-        .send()
-        .await
-        .expect("GET");
-    let back = Reply::read(back).await;
+    let english = format!("{page}?lang=en");
+    let back =
+        Reply::read(app.get_with(&english, &[("accept-language", "hi"), ("cookie", "lang=hi")]).await).await;
     assert_in(&back, EN, "?lang=en");
     assert_eq!(header(&back, "set-cookie"), "lang=en; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly");
 
@@ -132,9 +128,8 @@ async fn the_switch_sets_a_cookie_that_outlasts_the_url_and_beats_the_header() {
         assert_in(&reply, t, query);
         assert_eq!(header(&reply, "set-cookie").is_empty(), t.tag == "en", "{query}");
     }
-    let garbage =
-        request(&app, "GET", &page, "hi").header("cookie", "lang=klingon; lang").send().await.expect("GET");
-    assert_in(&Reply::read(garbage).await, HI, "a garbage cookie is ignored");
+    let garbage = app.get_with(&page, &[("accept-language", "hi"), ("cookie", "lang=klingon; lang")]);
+    assert_in(&Reply::read(garbage.await).await, HI, "a garbage cookie is ignored");
 }
 
 /// The read-only view, the fragments, and the status lines' words.

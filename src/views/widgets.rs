@@ -110,9 +110,10 @@ pub fn input(key: Key, content: &FieldContent, version: u64, place: Placement) -
         FieldContent::Value(value) => (Some(TwoDecimals(*value)), None),
         FieldContent::Refused { text, .. } => (None, Some(*text)),
     };
-    let described_by = place.id(Part::Message(key)).map(|message| {
-        html! { (message) " " (place.id(Part::Hint(key)).map(|hint| html! { (hint) }).unwrap_or_default()) }
-    });
+    let described_by = place
+        .id(Part::Message(key))
+        .zip(place.id(Part::Hint(key)))
+        .map(|(message, hint)| html! { (message) " " (hint) });
     html! {
         input id=[place.id(Part::Field(key))] data-part=(Part::Field(key)) name=(key.as_str())
             type="text" inputmode="decimal" autocomplete="off" spellcheck="false" value=(content)

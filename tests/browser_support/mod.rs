@@ -626,8 +626,10 @@ impl Browser {
             .collect()
     }
 
-    /// Saves a PNG of the whole page, beyond the viewport, to `path`.
-    pub async fn screenshot_full_page(&self, path: &Path) {
+    /// Saves a PNG of the whole page, beyond the viewport, as the test
+    /// artefact `target/screenshots/{name}`, checks it is one, and
+    /// returns where it is.
+    pub async fn screenshot_artefact(&self, name: &str) -> PathBuf {
         let metrics = self.cdp("Page.getLayoutMetrics", json!({})).await;
         let size = &metrics["cssContentSize"];
         let width = size["width"].as_f64().expect("content width").ceil();
@@ -645,9 +647,14 @@ impl Browser {
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().expect("screenshot data"))
             .expect("screenshot is base64");
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("screenshot dir");
-        }
-        std::fs::write(path, png).expect("write screenshot");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        let path = dir.join(name);
+        std::fs::write(&path, png).expect("write screenshot");
+        let png = std::fs::read(&path).expect("read the screenshot back");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+        assert!(png.len() > 10_000, "suspiciously small screenshot: {} bytes", png.len());
+        eprintln!("screenshot: {}", path.display());
+        path
     }
 }
