@@ -151,7 +151,7 @@ pub enum Command {
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// `2026-11-26T02:47:42.123456Z  INFO target: message key=value …`
+    /// `2026-11-26T02:47:42.123456Z  INFO request{request_id=…}: target: message key=value …`
     Text,
     /// One JSON object per line.
     Json,

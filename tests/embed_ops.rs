@@ -974,8 +974,9 @@ async fn text_logs_have_a_line_per_request_and_no_capabilities() {
     assert!(lines.iter().any(|l| l.contains("status=422")), "{logs}");
     // Each request's lines carry its id: one id per request, and the line
     // a handler logs (a new session) has the id of its request's line.
+    // tracing-subscriber's format: `… INFO request{request_id=…}: target: …`.
     let id_of = |line: &str| {
-        line.split(" request_id=").nth(1).map(|rest| rest.split(' ').next().unwrap_or("").to_owned())
+        line.split("request{request_id=").nth(1).map(|rest| rest.split('}').next().unwrap_or("").to_owned())
     };
     let ids: std::collections::HashSet<String> =
         lines.iter().map(|l| id_of(l).expect("a request id")).collect();

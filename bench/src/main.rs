@@ -16,6 +16,7 @@
 //! `--no-criterion`, `--no-instructions` (skip callgrind), `--no-diagnostics`,
 //! `--soak DURATION` (the soak's length: 10 min unless given, 3 s in smoke
 //! mode; the full run leaves the soak out unless this or `--only soak` is given).
+//! `--conns N` (connections in the change round trip: 32 unless given).
 //! `--tabs-before-bin PATH` (the tabs section also measures that build of
 //! the app, for a before/after). With `LOADGEN_UNPINNED=1` in the
 //! environment nothing is pinned to a CPU.
@@ -83,6 +84,8 @@ struct Options {
     diagnostics: bool,
     /// The soak's length, when it runs.
     soak: Option<Duration>,
+    /// Connections in the change round trip, when not the plan's.
+    conns: Option<usize>,
 }
 
 /// The soak's length when `--soak` does not say.
@@ -101,6 +104,7 @@ impl Options {
             instructions: !smoke,
             diagnostics: !smoke,
             soak: smoke.then_some(Duration::from_secs(3)),
+            conns: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -126,6 +130,11 @@ impl Options {
                     let length =
                         humantime::parse_duration(text).map_err(|e| format!("--soak {text}: {e}"))?;
                     options.soak = Some(length);
+                }
+                "--conns" => {
+                    let text = args.next().ok_or("--conns needs a number, such as 256")?;
+                    let conns = text.parse().ok().filter(|&n: &usize| n > 0);
+                    options.conns = Some(conns.ok_or(format!("--conns {text}: not a positive number"))?);
                 }
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other:?}")),
@@ -296,7 +305,10 @@ fn main() -> ExitCode {
 
 async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
     let mut report = Report::default();
-    let plan = Plan::new(options.smoke);
+    let mut plan = Plan::new(options.smoke);
+    if let Some(conns) = options.conns {
+        plan.conns = conns;
+    }
     // The app's crate: the workspace root, above this one.
     let manifest_dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();

@@ -6,6 +6,7 @@ mod events;
 mod every_response;
 pub mod extract;
 mod health;
+mod observe;
 mod pages;
 mod readonly;
 mod state;
@@ -17,16 +18,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{get, post};
-use tower_http::CompressionLevel;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
-use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::context::AppContext;
-use crate::error::AppError;
-use axum::response::IntoResponse;
-use every_response::EveryResponseLayer;
 
 /// Form bodies are a number and a few words; anything past this is refused
 /// with 413 as soon as it is seen.
@@ -69,34 +63,12 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         Some(_) => own,
     };
 
-    // One layer, so each route is wrapped (and boxed) once, not once per
-    // middleware: that is most of the per-request allocations, and of the
-    // memory an open event stream holds.
-    let stack = tower::ServiceBuilder::new()
-        .layer(EveryResponseLayer::new(Arc::clone(&ctx)))
-        .layer(compression())
-        // Inside the others, so a panic's 500 gets the security headers,
-        // the log line and the metrics like any answer.
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            AppError::Internal.into_response()
-        }));
-    Router::new().merge(cross_origin).merge(own).layer(stack).with_state(ctx)
+    Router::new().merge(cross_origin).merge(own).layer(every_response::layers(&ctx)).with_state(ctx)
 }
 
 /// `/metrics` alone, for its own listener (`METRICS_ADDR`).
 pub fn metrics_router(ctx: Arc<AppContext>) -> Router {
     Router::new().route("/metrics", get(health::metrics)).with_state(ctx)
-}
-
-/// Pages are compressed, quickly. Small fragments are not: for a few
-/// hundred bytes it costs more time than it saves. Assets come compressed
-/// from the build, and event streams must not be buffered by a compressor.
-fn compression() -> CompressionLayer<impl Predicate> {
-    let worth_it = SizeAbove::new(1024)
-        .and(NotForContentType::GRPC)
-        .and(NotForContentType::IMAGES)
-        .and(NotForContentType::const_new("text/event-stream"));
-    CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(worth_it)
 }
 
 /// Request headers htmx sends, which a cross-origin request must be

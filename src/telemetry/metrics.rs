@@ -3,10 +3,9 @@
 //! Each app owns its recorder instead of installing a global one, so
 //! several apps (tests) in one process keep separate counts.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics::{Counter, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
 /// Request latency buckets, in seconds: 50 µs to 10 s.
@@ -31,9 +30,6 @@ impl Rejection {
     }
 }
 
-/// One route's latency histograms, by (method, status).
-type LatencyByOutcome = Vec<((&'static str, u16), Histogram)>;
-
 /// What `/metrics` reports as it is right now.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Gauges {
@@ -50,15 +46,12 @@ pub struct Gauges {
     pub tasks: usize,
     /// Under `DATA_DIR`: durable commits (fsyncs), and the writes in them.
     pub durable: Option<crate::session::DurableCommits>,
+    /// Log lines dropped because the log writer fell behind.
+    pub log_lines_dropped: usize,
 }
 
 pub struct Metrics {
     recorder: PrometheusRecorder,
-    /// Histogram handles by route pattern, then (method, status): looked up
-    /// without allocating or hashing, as a short list scanned in order
-    /// (SipHash on every request cost more). Bounded by the routes,
-    /// methods and statuses.
-    latency: Mutex<Vec<(Box<str>, LatencyByOutcome)>>,
     changes: Counter,
     sessions_created: Counter,
     /// Event frames rendered, for writers and for readers.
@@ -102,6 +95,11 @@ impl Metrics {
             None,
             "Inputs refused, by reason.".into(),
         );
+        recorder.describe_counter(
+            "weight_converter_log_lines_dropped_total".into(),
+            None,
+            "Log lines dropped because the log writer fell behind.".into(),
+        );
         recorder.describe_histogram(
             "weight_converter_request_duration_seconds".into(),
             Some(metrics::Unit::Seconds),
@@ -122,7 +120,7 @@ impl Metrics {
             );
             recorder.register_counter(&key, &META)
         });
-        Self { recorder, latency: Mutex::default(), changes, sessions_created, frames_rendered }
+        Self { recorder, changes, sessions_created, frames_rendered }
     }
 
     pub fn change_applied(&self) {
@@ -181,27 +179,16 @@ impl Metrics {
             http::Method::OPTIONS => "OPTIONS",
             _ => "other",
         };
-        let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let by_route = match latency.iter().position(|(known, _)| **known == *route) {
-            Some(i) => &mut latency[i].1,
-            None => {
-                latency.push((route.into(), Vec::new()));
-                &mut latency.last_mut().expect("just pushed").1
-            }
-        };
-        let histogram = match by_route.iter().position(|(outcome, _)| *outcome == (method, status)) {
-            Some(i) => &by_route[i].1,
-            None => {
-                let labels = vec![
-                    Label::new("route", route.to_owned()),
-                    Label::new("method", method),
-                    Label::new("status", status.to_string()),
-                ];
-                let key = Key::from_parts("weight_converter_request_duration_seconds", labels);
-                by_route.push(((method, status), self.recorder.register_histogram(&key, &META)));
-                &by_route.last().expect("just pushed").1
-            }
-        };
+        // The recorder's registry finds the histogram by the key's hash,
+        // under a shared read lock; the labels are few, so the set stays
+        // bounded by the routes, methods and statuses.
+        let labels = vec![
+            Label::new("route", route.to_owned()),
+            Label::new("method", method),
+            Label::new("status", status.to_string()),
+        ];
+        let key = Key::from_parts("weight_converter_request_duration_seconds", labels);
+        let histogram = self.recorder.register_histogram(&key, &META);
         histogram.record(took.as_secs_f64());
     }
 
@@ -225,6 +212,9 @@ impl Metrics {
                 self.recorder.register_gauge(&Key::from_name(name), &META).set(value as f64);
             }
         }
+        self.recorder
+            .register_counter(&Key::from_name("weight_converter_log_lines_dropped_total"), &META)
+            .absolute(gauges.log_lines_dropped as u64);
         if let Some(durable) = gauges.durable {
             for (name, value) in [
                 ("weight_converter_store_commits_total", durable.commits),
