@@ -8,9 +8,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
+// The runtime's clock, which tests can pause and move on
+// (`tokio::time::advance`) instead of sleeping through a TTL. Outside a
+// test it is the system's monotonic clock.
+use tokio::time::Instant;
 
 use super::{Backend, Cas, StoreError};
 use crate::session::id::{ReadToken, SessionId, ViewId};
@@ -298,17 +302,19 @@ mod tests {
         assert!(s.get(&a).await.unwrap().is_some());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn unchanged_sessions_expire_sooner() {
         let limits = StoreLimits {
             max_sessions: 10,
-            ttl: Duration::from_millis(400),
-            unchanged_ttl: Duration::from_millis(40),
+            ttl: Duration::from_secs(3600),
+            unchanged_ttl: Duration::from_secs(600),
         };
         let s = MemoryStore::new(limits);
         let (untouched, changed) = (s.create().await.unwrap(), s.create().await.unwrap());
         change(&s, &changed).await;
-        std::thread::sleep(Duration::from_millis(60));
+        tokio::time::advance(Duration::from_secs(599)).await;
+        assert_eq!(s.sweep_expired(), 0, "expired early");
+        tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(s.sweep_expired(), 1);
         assert!(s.get(&untouched).await.unwrap().is_none());
         assert!(s.get(&changed).await.unwrap().is_some());
@@ -349,16 +355,30 @@ mod tests {
         assert!(s.by_token(&ReadToken::random()).await.unwrap().is_none());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn idle_sessions_expire() {
-        let s = store(10, Duration::from_millis(30));
+        let ttl = Duration::from_secs(3600);
+        let s = store(10, ttl);
         let a = s.create().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::advance(ttl + Duration::from_secs(1)).await;
         assert_eq!(s.sweep_expired(), 1);
         assert!(s.get(&a).await.unwrap().is_none());
         let b = s.create().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::advance(ttl + Duration::from_secs(1)).await;
         assert!(s.get(&b).await.unwrap().is_none(), "expired on access");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn use_keeps_a_session_alive() {
+        let ttl = Duration::from_secs(3600);
+        let s = store(10, ttl);
+        let a = s.create().await.unwrap();
+        change(&s, &a).await;
+        for _ in 0..5 {
+            tokio::time::advance(ttl - Duration::from_secs(1)).await;
+            assert!(s.get(&a).await.unwrap().is_some(), "expired while in use");
+        }
+        assert_eq!(s.sweep_expired(), 0);
     }
 
     #[tokio::test]

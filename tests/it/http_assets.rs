@@ -5,7 +5,7 @@
 //! stream's shared worker; and the security headers and CSP-clean htmx
 //! configuration on every page.
 
-mod common;
+use crate::common;
 
 use common::checks::{Reply, assert_no_store, assert_security_headers, assert_subresource_headers, header};
 use common::html;

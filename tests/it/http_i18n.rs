@@ -2,7 +2,7 @@
 //! the switch and its cookie, the headers that say so, every message in
 //! both languages, and digits of other scripts.
 
-mod common;
+use crate::common;
 
 use common::checks::Reply;
 use common::{TestApp, spawn_app, spawn_app_with};

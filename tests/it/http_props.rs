@@ -2,7 +2,7 @@
 //! state non-finite or its JSON invalid, refused input changes nothing,
 //! and finite numbers round-trip through the state exactly.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

@@ -1,5 +1,4 @@
 //! Starts the real server on a free port, in-process, for each test.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +35,7 @@ pub async fn spawn_app_on(config: Config, backend: Arc<dyn Backend>) -> TestApp 
 }
 
 fn serve(server: Server) -> TestApp {
+    show_logs_if_asked();
     let addr = server.local_addr().expect("local address");
     let metrics_addr = server.metrics_addr();
     let ctx = server.context();
@@ -53,6 +53,24 @@ fn serve(server: Server) -> TestApp {
         client,
         stop: Some(stop),
         served: Some(served),
+    }
+}
+
+/// Whether `TEST_LOG` asks for the server's logs.
+pub fn test_log() -> bool {
+    std::env::var_os("TEST_LOG").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// With `TEST_LOG`, in-process servers log through libtest's capture, so a
+/// failing test shows its own server's lines (`RUST_LOG`, default `info`).
+fn show_logs_if_asked() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if test_log() {
+        ONCE.call_once(|| {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        });
     }
 }
 
@@ -156,6 +174,18 @@ pub mod checks;
 pub mod html;
 /// A real redis-server per test.
 pub mod redis;
+
+/// Moves the runtime's clock on by `by` at once, as if that much time had
+/// passed: the stores' idle TTLs and the server's own timers (its
+/// housekeeping) see it, with no real waiting. Only in a current-thread
+/// test (`#[tokio::test]`), whose in-process server shares the clock.
+/// Connections idle past `idle_timeout` are cut on the way, so a test that
+/// lets more time pass keeps `idle_timeout` longer.
+pub async fn let_time_pass(by: std::time::Duration) {
+    tokio::time::pause();
+    tokio::time::advance(by).await;
+    tokio::time::resume();
+}
 
 /// This machine's own address on its default route: not loopback, so a
 /// browser that loads a page from it is not in a secure context. Fails

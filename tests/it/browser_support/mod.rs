@@ -5,7 +5,6 @@
 //! closes the session and kills chromedriver afterwards, also when the body
 //! panics or hangs. A missing browser or driver is a loud failure, never a
 //! skip.
-#![allow(dead_code)]
 
 use std::ffi::OsString;
 use std::fmt::Display;

@@ -1,7 +1,7 @@
 //! Slow, idle, oversized and too many connections, and shutdown whatever
 //! clients hold (issue 10), over raw TCP against the real server.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! stream serves them all, with or without SharedWorker, and every view
 //! says when it is not live.
 
-mod browser_support;
-mod common;
+use crate::browser_support;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

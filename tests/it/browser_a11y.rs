@@ -3,8 +3,8 @@
 //! order has no invisible stops, focus shows in forced colours too, the
 //! page reflows at 320 CSS px, and the Hindi page renders its glyphs.
 
-mod browser_support;
-mod common;
+use crate::browser_support;
+use crate::common;
 
 use browser_support::{Browser, Options, WAIT, wait_for, with_browser};
 use common::TestApp;
@@ -15,7 +15,7 @@ const LBS: &str = "[data-part=lbs]";
 const KG: &str = "[data-part=kg]";
 const LBS_MSG: &str = "[data-part=lbs-msg]";
 
-/// axe-core, for tests only (MPL-2.0, `tests/vendor/axe-core/LICENSE`).
+/// axe-core, for tests only (MPL-2.0, `tests/it/vendor/axe-core/LICENSE`).
 /// Evaluated over WebDriver, so the page's own CSP stays as it is.
 const AXE: &str = include_str!("vendor/axe-core/axe-4.14.1.min.js");
 const AXE_TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"];

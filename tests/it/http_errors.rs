@@ -3,7 +3,7 @@
 //! sessions and keys (404), oversized bodies (413), bad requests (400), and
 //! extractor rejections rendered as our pages, never as plain text.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -226,10 +226,12 @@ async fn an_unknown_or_malformed_session_is_a_404_page_linking_home_and_creates_
 #[tokio::test]
 async fn an_expired_session_is_a_404_page() {
     let mut config = Config::for_tests();
-    config.session_ttl = Duration::from_millis(20);
+    config.session_ttl = Duration::from_secs(3600);
+    config.idle_timeout = Duration::from_secs(10 * 3600);
     let app = spawn_app_with(config).await;
     let sid = app.new_session().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.get(&format!("/s/{sid}")).await.status, 200);
+    common::let_time_pass(Duration::from_secs(3601)).await;
     let reply = app.get(&format!("/s/{sid}")).await;
     assert_eq!(reply.status, 404, "{}", reply.body);
     assert_error_page(&reply, "an expired session");

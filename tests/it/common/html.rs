@@ -109,20 +109,10 @@ pub fn by_id(html: &str, id: &str) -> Option<Tag> {
     start_tags(html).into_iter().find(|t| t.id() == id)
 }
 
-/// The first `<name>` element with this id, if any.
-pub fn element(html: &str, name: &str, id: &str) -> Option<Tag> {
-    start_tags(html).into_iter().find(|t| t.name == name && t.id() == id)
-}
-
 /// The first `<name>` element with this `data-part` (`lbs`, `lbs-msg`,
 /// `state`, …), if any: how `app.js` finds what an update is for.
 pub fn part(html: &str, name: &str, part: &str) -> Option<Tag> {
     start_tags(html).into_iter().find(|t| t.name == name && t.attr("data-part") == Some(part))
-}
-
-/// Every `<name>` element with this `data-part`, in document order.
-pub fn parts(html: &str, name: &str, part: &str) -> Vec<Tag> {
-    start_tags(html).into_iter().filter(|t| t.name == name && t.attr("data-part") == Some(part)).collect()
 }
 
 /// Every element that has a `data-part`, in document order.
@@ -142,14 +132,6 @@ pub fn inner_html<'a>(html: &'a str, tag: &Tag) -> &'a str {
 /// The text inside a tag's element, tags stripped and entities decoded.
 pub fn text(html: &str, tag: &Tag) -> String {
     strip_tags(inner_html(html, tag))
-}
-
-/// The whole markup of an element, from its start tag to its end tag.
-pub fn outer_html<'a>(html: &'a str, tag: &Tag) -> &'a str {
-    let inner = inner_html(html, tag);
-    let end = tag.end + inner.len();
-    let close_end = html[end..].find('>').map_or(html.len(), |i| end + i + 1);
-    &html[tag.start..close_end]
 }
 
 /// Text with every tag removed and entities decoded.

@@ -4,7 +4,7 @@
 //! health check. No image can be built on the test machines, so this is
 //! the next best thing.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! free port, and when ready the server prints one line with
 //! `http://HOST:PORT` and the real port, which then answers.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

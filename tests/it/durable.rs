@@ -1,8 +1,8 @@
 //! Sessions under `DATA_DIR` (issue 12): the real binary, killed with
 //! SIGKILL and started again on the same folder.
 
-mod browser_support;
-mod common;
+use crate::browser_support;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! `nginx.conf` that docker-compose mounts, in front of two replicas on one
 //! real Redis. Only the addresses in the file are replaced by the test's.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

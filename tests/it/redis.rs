@@ -3,7 +3,7 @@
 //! directory, and its replicas in-process on port 0 (or as processes,
 //! where one must be killed).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

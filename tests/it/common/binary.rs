@@ -38,13 +38,18 @@ pub const SETTINGS: [&str; 17] = [
 ];
 
 /// The `weight-converter` binary with [`SETTINGS`] removed from its
-/// environment, stdin closed and stdout piped for [`KillOnDrop`] to read.
+/// environment (but `RUST_LOG` with `TEST_LOG`), stdin closed, stdout piped
+/// for [`KillOnDrop`] to read, and its logs on the test's stderr with
+/// `TEST_LOG`, else dropped. A test that reads the logs pipes stderr itself.
 pub fn command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weight-converter"));
     for name in SETTINGS {
-        command.env_remove(name);
+        if !(name == "RUST_LOG" && super::test_log()) {
+            command.env_remove(name);
+        }
     }
-    command.stdin(Stdio::null()).stdout(Stdio::piped());
+    let logs = if super::test_log() { Stdio::inherit() } else { Stdio::null() };
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(logs);
     command
 }
 

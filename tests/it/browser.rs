@@ -6,10 +6,8 @@
 //! `chromium-driver` (or `CHROMIUM` / `CHROMEDRIVER`); without them the
 //! tests fail, they never skip.
 
-mod browser_support;
-mod common;
-
-use std::time::Duration;
+use crate::browser_support;
+use crate::common;
 
 use browser_support::{Browser, Options, WAIT, wait_for, with_browser};
 use common::TestApp;
@@ -28,6 +26,17 @@ const KG_MINUS: &str = "form:has([data-part=kg]) button[name=step][value=down]";
 const REFUSAL: &str = "status of 422";
 
 /// How many widget POSTs the server has answered, from its own metrics.
+/// Event frames the server rendered, for every audience: each update a
+/// view could receive is one.
+fn frames_rendered(app: &TestApp) -> u64 {
+    ["writer", "reader"]
+        .iter()
+        .map(|audience| {
+            app.counter(&format!("weight_converter_frames_rendered_total{{audience=\"{audience}\"}}"))
+        })
+        .sum()
+}
+
 fn widget_posts(app: &TestApp) -> u64 {
     let metrics = app.ctx.metrics.render(&Default::default());
     metrics
@@ -141,6 +150,7 @@ async fn letters_show_a_message_and_change_nothing() {
         b.wait_text_contains(DUMP, "4.5359237").await;
         let dump_before = dump(&b).await;
         let state_before = app.state_json(&sid).await;
+        let frames_before = frames_rendered(&app);
         assert_eq!(b.text(LBS_MSG).await.unwrap(), "");
 
         b.commit(LBS, "abc").await;
@@ -159,8 +169,9 @@ async fn letters_show_a_message_and_change_nothing() {
         b.wait_htmx_idle().await;
         assert_eq!(b.value(LBS).await.unwrap(), "0x10");
 
-        // Nothing changed: give any stray update time to arrive, then compare.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Nothing changed, and no update can be on its way: the server
+        // rendered no frame for any view since.
+        assert_eq!(frames_rendered(&app), frames_before, "an update was sent for a refusal");
         assert_eq!(b.value(KG).await.unwrap(), "4.54");
         assert_eq!(dump(&b).await, dump_before);
         assert_eq!(app.state_json(&sid).await, state_before);

@@ -2,7 +2,7 @@
 //! page, committing changes with and without htmx, and the read-only views.
 //! Errors are in `http_errors.rs`, assets and headers in `http_assets.rs`.
 
-mod common;
+use crate::common;
 
 use common::checks::{
     LB_IN_KG, assert_live_root, assert_no_store, assert_update, assert_view_id, assert_view_ids,
