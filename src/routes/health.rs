@@ -5,7 +5,7 @@ use axum::http::{StatusCode, header};
 use std::sync::atomic::Ordering;
 
 use crate::context::Ctx;
-use crate::telemetry::{Gauges, dropped_log_lines};
+use crate::telemetry::Gauges;
 
 /// The process is up and serving.
 pub async fn live() -> &'static str {
@@ -22,7 +22,6 @@ pub async fn metrics(ctx: Ctx) -> ([(header::HeaderName, &'static str); 1], Stri
         open_connections: ctx.open_connections.load(Ordering::Relaxed),
         tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         durable: ctx.store.durable_commits(),
-        log_lines_dropped: dropped_log_lines(),
     });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

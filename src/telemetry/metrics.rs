@@ -46,8 +46,6 @@ pub struct Gauges {
     pub tasks: usize,
     /// Under `DATA_DIR`: durable commits (fsyncs), and the writes in them.
     pub durable: Option<crate::session::DurableCommits>,
-    /// Log lines dropped because the log writer fell behind.
-    pub log_lines_dropped: usize,
 }
 
 pub struct Metrics {
@@ -94,11 +92,6 @@ impl Metrics {
             "weight_converter_rejected_inputs_total".into(),
             None,
             "Inputs refused, by reason.".into(),
-        );
-        recorder.describe_counter(
-            "weight_converter_log_lines_dropped_total".into(),
-            None,
-            "Log lines dropped because the log writer fell behind.".into(),
         );
         recorder.describe_histogram(
             "weight_converter_request_duration_seconds".into(),
@@ -212,9 +205,6 @@ impl Metrics {
                 self.recorder.register_gauge(&Key::from_name(name), &META).set(value as f64);
             }
         }
-        self.recorder
-            .register_counter(&Key::from_name("weight_converter_log_lines_dropped_total"), &META)
-            .absolute(gauges.log_lines_dropped as u64);
         if let Some(durable) = gauges.durable {
             for (name, value) in [
                 ("weight_converter_store_commits_total", durable.commits),

@@ -5,6 +5,6 @@ mod metrics;
 mod rate_limited;
 pub mod request_id;
 
-pub use logs::{LogGuard, dropped_log_lines, init_logs};
+pub use logs::init_logs;
 pub use metrics::{Gauges, Metrics, Rejection};
 pub use rate_limited::RateLimitedLog;
