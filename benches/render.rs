@@ -6,11 +6,11 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use weight_converter::i18n::Lang;
 use weight_converter::session::number::parse_number;
-use weight_converter::session::{Edit, Key, SessionId, Snapshot, ViewId};
+use weight_converter::session::{Edit, Key, SessionId, Snapshot, ViewId, Weight};
 use weight_converter::views::{Links, change_response, converter_page, writer_event};
 
 fn changed() -> Snapshot {
-    let edit = Edit { key: Key::Lbs, typed: Some(10.0), step: None };
+    let edit = Edit { key: Key::Lbs, typed: Weight::new(10.0), step: None };
     Snapshot::new().apply(edit).ok().flatten().unwrap_or_default()
 }
 

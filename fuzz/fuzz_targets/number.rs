@@ -6,8 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use weight_converter::session::number::{
-    FullPrecision, MAX_INPUT_LEN, NumberError, TwoDecimals, ascii_digits, format_stored, parse_number,
-    parse_stored, round2,
+    FullPrecision, MAX_INPUT_LEN, NumberError, TwoDecimals, Weight, ascii_digits, format_stored,
+    parse_number, parse_stored, round2,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -25,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
     let rust = trimmed.parse::<f64>();
     match parse_number(text) {
         Ok(None) => assert!(trimmed.is_empty()),
-        Ok(Some(value)) => {
+        Ok(Some(weight)) => {
+            let value = weight.get();
             assert!(value.is_finite(), "{text:?} gave {value}");
             assert!(value != 0.0 || value.is_sign_positive(), "{text:?} gave -0");
             assert!(plain, "{text:?} is not a plain decimal, yet was accepted");
@@ -45,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn shown_and_stored(value: f64) {
     assert_eq!(parse_stored(&format_stored(value)).map(f64::to_bits), Some(value.to_bits()));
-    assert_eq!(parse_number(&FullPrecision(value).to_string()), Ok(Some(value)));
+    assert_eq!(parse_number(&FullPrecision(value).to_string()).map(|w| w.map(Weight::get)), Ok(Some(value)));
     let shown = TwoDecimals(value).to_string();
     assert!(matches!(parse_number(&shown), Ok(Some(_))), "{value} shows as {shown:?}");
     assert!(round2(value).is_finite());

@@ -291,6 +291,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
+    use crate::session::Weight;
     use crate::session::state::{Edit, Key};
 
     fn limits(per_session: usize, total: usize) -> StreamLimits {
@@ -309,7 +310,7 @@ mod tests {
     }
 
     fn changed(from: Snapshot, lbs: f64) -> Snapshot {
-        from.apply(Edit { key: Key::Lbs, typed: Some(lbs), step: None }).unwrap().unwrap()
+        from.apply(Edit { key: Key::Lbs, typed: Weight::new(lbs), step: None }).unwrap().unwrap()
     }
 
     #[test]

@@ -82,13 +82,14 @@ impl<'a> WidgetForm<'a> {
 mod tests {
     use super::*;
     use crate::session::Key::{Kg, Lbs};
+    use crate::session::Weight;
 
     #[test]
     fn reads_what_the_page_sends() {
         let form = WidgetForm::decode(Lbs, b"lbs=10&step=up&view=AAAAAAAAAAAAAAAAAAAAAA").unwrap();
         assert_eq!(form.text, "10");
         assert_eq!(form.step, Some(Step::Up));
-        assert_eq!(form.edit(), Ok(Edit { key: Lbs, typed: Some(10.0), step: Some(Step::Up) }));
+        assert_eq!(form.edit(), Ok(Edit { key: Lbs, typed: Weight::new(10.0), step: Some(Step::Up) }));
         assert!(form.view.is_some());
     }
 
@@ -96,7 +97,7 @@ mod tests {
     fn the_first_field_of_a_name_counts() {
         let form = WidgetForm::decode(Kg, b"lbs=1&kg=%202.5&kg=9").unwrap();
         assert_eq!(form.text, " 2.5");
-        assert_eq!(form.edit(), Ok(Edit { key: Kg, typed: Some(2.5), step: None }));
+        assert_eq!(form.edit(), Ok(Edit { key: Kg, typed: Weight::new(2.5), step: None }));
     }
 
     #[test]

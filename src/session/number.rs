@@ -21,6 +21,24 @@ impl fmt::Display for NumberError {
     }
 }
 
+/// A weight as a field may hold it: a finite number, never NaN or
+/// infinite, and never -0. Made once, where text becomes a number
+/// ([`parse_number`]), so what holds one has nothing left to check.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Weight(f64);
+
+impl Weight {
+    /// `None` for NaN and the infinities.
+    pub fn new(value: f64) -> Option<Self> {
+        // -0.0 would show as "-0.00"; a weight of minus nothing is nothing.
+        value.is_finite().then_some(Self(value + 0.0))
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
 /// The longest text we try to read as a number. Anything longer is not
 /// something a person typed into a weight field.
 pub const MAX_INPUT_LEN: usize = 400;
@@ -31,7 +49,7 @@ pub const MAX_INPUT_LEN: usize = 400;
 /// default, as in Streamlit. Surrounding spaces, a leading `+` and
 /// exponents are accepted; everything Rust's float parser accepts beyond
 /// plain decimal notation (`inf`, `NaN`, `infinity`) is not.
-pub fn parse_number(text: &str) -> Result<Option<f64>, NumberError> {
+pub fn parse_number(text: &str) -> Result<Option<Weight>, NumberError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -44,11 +62,8 @@ pub fn parse_number(text: &str) -> Result<Option<f64>, NumberError> {
         return Err(NumberError::NotANumber);
     }
     let value: f64 = text.parse().map_err(|_| NumberError::NotANumber)?;
-    if !value.is_finite() {
-        return Err(NumberError::TooLarge);
-    }
-    // -0.0 would show as "-0.00"; a weight of minus nothing is nothing.
-    Ok(Some(value + 0.0))
+    // Plain decimals never read as NaN: what is not finite is too large.
+    Weight::new(value).map(Some).ok_or(NumberError::TooLarge)
 }
 
 /// The zero of each run of ten decimal digits (Unicode's `Nd`) in the
@@ -177,9 +192,9 @@ mod tests {
             ("5.", 5.0),
             ("-0", 0.0),
         ] {
-            assert_eq!(parse_number(text), Ok(Some(want)), "{text:?}");
+            assert_eq!(parse_number(text), Ok(Weight::new(want)), "{text:?}");
         }
-        assert!(parse_number("-0").unwrap().unwrap().is_sign_positive());
+        assert!(parse_number("-0").unwrap().unwrap().get().is_sign_positive());
     }
 
     #[test]
@@ -202,7 +217,7 @@ mod tests {
             ("๑๐", 10.0),
             ("１０", 10.0),
         ] {
-            assert_eq!(parse_number(text), Ok(Some(want)), "{text:?}");
+            assert_eq!(parse_number(text), Ok(Weight::new(want)), "{text:?}");
         }
         assert_eq!(parse_number(&"९".repeat(MAX_INPUT_LEN)), Err(NumberError::NotANumber), "bytes count");
     }

@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::number::round2;
+use super::number::{Weight, round2};
 
 /// A state key, one per widget. The discriminant is the widget's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,7 +176,7 @@ pub enum Step {
 pub struct Edit {
     pub key: Key,
     /// What the field held; `None` when it was empty.
-    pub typed: Option<f64>,
+    pub typed: Option<Weight>,
     pub step: Option<Step>,
 }
 
@@ -205,7 +205,7 @@ impl Snapshot {
     pub fn apply(&self, edit: Edit) -> Result<Option<Snapshot>, Refusal> {
         let widget = edit.key.widget();
         let current = self.state[edit.key];
-        let typed = edit.typed.unwrap_or(widget.default);
+        let typed = edit.typed.map_or(widget.default, Weight::get);
         // The field shows two decimals; submitting what it shows, untouched,
         // is not a change of the full-precision value behind it.
         let shown_untouched = typed == current || typed == round2(current);
@@ -238,7 +238,7 @@ mod tests {
     use super::*;
 
     fn set(key: Key, value: f64) -> Edit {
-        Edit { key, typed: Some(value), step: None }
+        Edit { key, typed: Weight::new(value), step: None }
     }
 
     #[test]
@@ -280,13 +280,13 @@ mod tests {
     #[test]
     fn steps_round_to_two_decimals() {
         let s = Snapshot::new().apply(set(Lbs, 10.0)).unwrap().unwrap();
-        let up = Edit { key: Kg, typed: Some(4.54), step: Some(Step::Up) };
+        let up = Edit { key: Kg, typed: Weight::new(4.54), step: Some(Step::Up) };
         let s = s.apply(up).unwrap().unwrap();
         assert_eq!(s.state[Kg], 4.55);
-        let down = Edit { key: Kg, typed: Some(4.55), step: Some(Step::Down) };
+        let down = Edit { key: Kg, typed: Weight::new(4.55), step: Some(Step::Down) };
         assert_eq!(s.apply(down).unwrap().unwrap().state[Kg], 4.54);
         // Stepping from what was typed, not from the state.
-        let typed = Edit { key: Lbs, typed: Some(3.0), step: Some(Step::Up) };
+        let typed = Edit { key: Lbs, typed: Weight::new(3.0), step: Some(Step::Up) };
         assert_eq!(s.apply(typed).unwrap().unwrap().state[Lbs], 3.01);
     }
 

@@ -30,11 +30,12 @@ pub fn dump(snapshot: &Snapshot, origin: Option<&ViewId>) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::Weight;
     use crate::session::{Edit, Key};
 
     #[test]
     fn dumps_full_precision_in_widget_order() {
-        let s = Snapshot::new().apply(Edit { key: Key::Lbs, typed: Some(10.0), step: None });
+        let s = Snapshot::new().apply(Edit { key: Key::Lbs, typed: Weight::new(10.0), step: None });
         let html = dump(&s.unwrap().unwrap(), None).into_string();
         let lbs = html.find("lbs").unwrap();
         let kg = html.find("kg").unwrap();

@@ -781,6 +781,7 @@ fn sweep(shared: &Shared, txn: &WriteTransaction, now: u64) -> Result<usize, Sto
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::Weight;
     use crate::session::state::Edit;
 
     fn limits(max_sessions: usize, ttl: Duration) -> StoreLimits {
@@ -803,8 +804,10 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_refuse_garbage() {
-        let snapshot =
-            Snapshot::new().apply(Edit { key: Key::Lbs, typed: Some(10.0), step: None }).unwrap().unwrap();
+        let snapshot = Snapshot::new()
+            .apply(Edit { key: Key::Lbs, typed: Weight::new(10.0), step: None })
+            .unwrap()
+            .unwrap();
         let record = Record { snapshot, last_used_ms: 1_234, token: ReadToken::random() };
         let bytes = record.encode();
         assert_eq!(bytes.len(), RECORD_LEN);
@@ -829,7 +832,8 @@ mod tests {
             let store = DurableStore::open(&dir.0, limits(10, Duration::from_secs(3600))).unwrap();
             let sid = store.create().await.unwrap();
             let (before, token) = store.get(&sid).await.unwrap().unwrap();
-            let next = before.apply(Edit { key: Key::Kg, typed: Some(1.0), step: None }).unwrap().unwrap();
+            let next =
+                before.apply(Edit { key: Key::Kg, typed: Weight::new(1.0), step: None }).unwrap().unwrap();
             assert_eq!(store.compare_and_set(&sid, 0, next, None).await.unwrap(), Cas::Written);
             assert_eq!(store.compare_and_set(&sid, 0, next, None).await.unwrap(), Cas::Conflict);
             let committed = store.durable_commits().unwrap();
@@ -856,8 +860,10 @@ mod tests {
         let dir = Dir::new("cap");
         let store = DurableStore::open(&dir.0, limits(2, Duration::from_secs(3600))).unwrap();
         let changed = store.create().await.unwrap();
-        let next =
-            Snapshot::new().apply(Edit { key: Key::Lbs, typed: Some(1.0), step: None }).unwrap().unwrap();
+        let next = Snapshot::new()
+            .apply(Edit { key: Key::Lbs, typed: Weight::new(1.0), step: None })
+            .unwrap()
+            .unwrap();
         assert_eq!(store.compare_and_set(&changed, 0, next, None).await.unwrap(), Cas::Written);
         let first = store.create().await.unwrap();
         let second = store.create().await.unwrap();

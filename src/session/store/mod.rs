@@ -296,6 +296,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::session::Weight;
     use crate::session::state::Key;
 
     fn store() -> SessionStore {
@@ -305,7 +306,7 @@ mod tests {
     }
 
     fn edit(value: f64) -> Edit {
-        Edit { key: Key::Lbs, typed: Some(value), step: None }
+        Edit { key: Key::Lbs, typed: Weight::new(value), step: None }
     }
 
     #[tokio::test]
@@ -314,7 +315,7 @@ mod tests {
         let id = s.create().await.unwrap();
         assert!(matches!(s.apply(&id, edit(10.0), None).await.unwrap(), Some(Outcome::Changed(_))));
         assert!(matches!(s.apply(&id, edit(10.0), None).await.unwrap(), Some(Outcome::Unchanged(_))));
-        let kg = Edit { key: Key::Kg, typed: Some(1e308), step: None };
+        let kg = Edit { key: Key::Kg, typed: Weight::new(1e308), step: None };
         let Some(Outcome::Refused(_, snap)) = s.apply(&id, kg, None).await.unwrap() else { panic!() };
         assert_eq!(snap.version, 1);
     }

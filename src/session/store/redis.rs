@@ -363,6 +363,7 @@ impl Backend for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::Weight;
 
     #[test]
     fn fields_follow_the_widgets() {
@@ -372,7 +373,7 @@ mod tests {
     #[test]
     fn stored_state_round_trips() {
         let snapshot = Snapshot::new()
-            .apply(crate::session::Edit { key: Key::Kg, typed: Some(1e-300), step: None })
+            .apply(crate::session::Edit { key: Key::Kg, typed: Weight::new(1e-300), step: None })
             .unwrap()
             .unwrap();
         let fields = state_fields(&snapshot);
