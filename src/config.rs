@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// The settings, made only by parsing flags and the environment, so every
+/// value in it has been checked; the fields are the crate's own.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "weight-converter",
@@ -15,127 +17,127 @@ use clap::Parser;
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
-    pub host: IpAddr,
+    pub(crate) host: IpAddr,
 
     /// Port to listen on; 0 picks a free one.
     #[arg(long, env = "PORT", default_value_t = 8080)]
-    pub port: u16,
+    pub(crate) port: u16,
 
     /// Sessions idle this long are gone (e.g. `90s`, `24h`).
     #[arg(long, env = "SESSION_TTL", default_value = "24h", value_parser = parse_ttl)]
-    pub session_ttl: Duration,
+    pub(crate) session_ttl: Duration,
 
     /// Sessions never changed and idle this long are gone (at most
     /// `SESSION_TTL`): a flood of new sessions then costs little.
     #[arg(long, env = "UNCHANGED_SESSION_TTL", default_value = "1h", value_parser = parse_ttl)]
-    pub unchanged_session_ttl: Duration,
+    pub(crate) unchanged_session_ttl: Duration,
 
     /// Most sessions alive at once; the least recently used goes first.
     /// In memory and under `DATA_DIR`: with Redis, bound memory with `maxmemory`.
     #[arg(long, env = "MAX_SESSIONS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_sessions: u64,
+    pub(crate) max_sessions: u64,
 
     /// Most open event streams, over all sessions.
     #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000)]
-    pub max_streams: usize,
+    pub(crate) max_streams: usize,
 
     /// Most new sessions one client may start per minute (in a burst, or
     /// one every 60/N seconds); past it, `GET /` answers 429.
     #[arg(long, env = "NEW_SESSIONS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
-    pub new_sessions_per_minute: u32,
+    pub(crate) new_sessions_per_minute: u32,
 
     /// Most open event streams on one session, of views that can write.
     #[arg(long, env = "MAX_STREAMS_PER_SESSION", default_value_t = 64)]
-    pub max_streams_per_session: usize,
+    pub(crate) max_streams_per_session: usize,
 
     /// Most open event streams on one session's read-only link: a budget
     /// apart from the owner's, so viewers never lock the owner out.
     #[arg(long, env = "MAX_READERS_PER_SESSION", default_value_t = 100)]
-    pub max_readers_per_session: usize,
+    pub(crate) max_readers_per_session: usize,
 
     /// Most open event streams of one client, over all sessions, so that
     /// one client cannot take every stream. A client is an IPv4 address or
     /// an IPv6 /64 (see `TRUSTED_PROXIES`).
     #[arg(long, env = "MAX_STREAMS_PER_CLIENT", default_value_t = 256)]
-    pub max_streams_per_client: usize,
+    pub(crate) max_streams_per_client: usize,
 
     /// Time limit for ordinary requests (not event streams).
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
 
     /// A client must send a whole request head within this time (from its
     /// first byte, or from connecting), or it is disconnected.
     #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
 
     /// A keep-alive connection with no request for this long is closed.
     #[arg(long, env = "IDLE_TIMEOUT", default_value = "60s", value_parser = parse_timeout)]
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
 
     /// On SIGTERM, the process ends within this time, whatever clients
     /// hold; event streams end spread over it.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "2s", value_parser = parse_timeout)]
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
 
     /// Most connections open at once; past it, new ones are closed at
     /// once. Lowered to fit the open-file limit, which is raised to its
     /// hard limit at start.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_connections: u64,
+    pub(crate) max_connections: u64,
 
     /// How often an idle event stream sends a keep-alive comment.
     #[arg(long, env = "SSE_KEEP_ALIVE", default_value = "15s", value_parser = parse_timeout)]
-    pub sse_keep_alive: Duration,
+    pub(crate) sse_keep_alive: Duration,
 
     /// Base of the absolute URLs in embeddable fragments, e.g.
     /// `https://weights.example.com`. Unset: taken from the request's Host.
     #[arg(long, env = "PUBLIC_URL", value_parser = parse_public_url)]
-    pub public_url: Option<String>,
+    pub(crate) public_url: Option<String>,
 
     /// Other sites' origins that may embed fragments and post changes,
     /// comma-separated (`https://a.example,https://b.example`). Empty: same origin only.
     #[arg(long, env = "ALLOW_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
-    pub allow_origins: Vec<String>,
+    pub(crate) allow_origins: Vec<String>,
 
     /// Who may show the app in an iframe: the CSP `frame-ancestors` sources.
     #[arg(long, env = "FRAME_ANCESTORS", default_value = "'self'", value_parser = parse_frame_ancestors)]
-    pub frame_ancestors: String,
+    pub(crate) frame_ancestors: String,
 
     /// Keep sessions on disk in this folder (created if missing), so they
     /// survive a restart: a change is answered once it is fsynced. One
     /// server per folder; not with `REDIS_URL`. Unset or empty (and no
     /// `REDIS_URL`): sessions live in this process's memory.
     #[arg(long, env = "DATA_DIR", value_parser = parse_data_dir)]
-    pub data_dir: Option<std::path::PathBuf>,
+    pub(crate) data_dir: Option<std::path::PathBuf>,
 
     /// Keep sessions in Redis, shared by every replica with the same URL:
     /// `redis://host:6379/0` or `redis+unix:///run/redis.sock`. Unset:
     /// sessions live in this process's memory.
     #[arg(long, env = "REDIS_URL", value_parser = parse_redis_url)]
-    pub redis_url: Option<String>,
+    pub(crate) redis_url: Option<String>,
 
     /// Prefix of every Redis key and channel, so that several apps can
     /// share one Redis (pub/sub ignores the db number).
     #[arg(long, env = "REDIS_PREFIX", default_value = "wc:", value_parser = parse_redis_prefix)]
-    pub redis_prefix: String,
+    pub(crate) redis_prefix: String,
 
     /// Proxies whose `X-Forwarded-For` (and `X-Forwarded-Proto`/`-Host`)
     /// are believed: addresses or networks, comma-separated
     /// (`10.0.0.0/8,127.0.0.1`). Empty: every peer is the client itself.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Serve `/metrics` on this address (`127.0.0.1:9100`) instead of the
     /// app's own port, so it need not be public.
     #[arg(long, env = "METRICS_ADDR")]
-    pub metrics_addr: Option<std::net::SocketAddr>,
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
 
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
 
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -250,11 +252,13 @@ fn parse_frame_ancestors(text: &str) -> Result<String, String> {
 }
 
 impl Config {
-    /// Defaults for tests: a free port on loopback.
-    pub fn for_tests() -> Self {
-        let mut config = Self::parse_from(["weight-converter"]);
-        config.port = 0;
-        config
+    /// A subcommand in place of serving, if one was given.
+    pub fn subcommand(&self) -> Option<&Command> {
+        self.command.as_ref()
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 
     /// `DATA_DIR`, unless unset or empty.

@@ -7,10 +7,10 @@ use weight_converter::{Config, Server, healthcheck, shutdown_signal, telemetry};
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    if let Some(Command::Healthcheck) = config.command {
+    if let Some(Command::Healthcheck) = config.subcommand() {
         return healthcheck(config.local_target()).await;
     }
-    let _logs = telemetry::init_logs(config.log_format);
+    telemetry::init_logs(config.log_format());
     let server = match Server::bind(config).await {
         Ok(server) => server,
         Err(e) => {

@@ -402,11 +402,8 @@ async fn two_windows_stay_in_step_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_windows_on_two_replicas_stay_in_step() {
     let redis = common::redis::RedisServer::start().await;
-    let replica = || {
-        let mut config = weight_converter::Config::for_tests();
-        config.redis_url = Some(redis.url());
-        common::spawn_app_with(config)
-    };
+    let url = redis.url();
+    let replica = || common::spawn_app_with(common::config(&["--redis-url", &url]));
     let (one, two) = (replica().await, replica().await);
     one.wait_until_ready().await;
     two.wait_until_ready().await;
@@ -433,9 +430,7 @@ async fn two_windows_on_two_replicas_stay_in_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_a_change_says_so_and_keeps_what_was_typed() {
     let mut redis = common::redis::RedisServer::start().await;
-    let mut config = weight_converter::Config::for_tests();
-    config.redis_url = Some(redis.url());
-    let app = common::spawn_app_with(config).await;
+    let app = common::spawn_app_with(common::config(&["--redis-url", &redis.url()])).await;
     app.wait_until_ready().await;
     with_browser(Options::default(), |b| async move {
         let (_, sid) = b.open_new_session(&app).await;

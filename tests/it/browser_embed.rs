@@ -12,7 +12,6 @@ use axum::response::Html;
 use axum::routing::get;
 use browser_support::{Browser, Options, WAIT, wait_for, wait_for_streams, with_browser};
 use common::{TestApp, spawn_app_with};
-use weight_converter::Config;
 
 const LBS: &str = "[data-part=lbs]";
 const KG: &str = "[data-part=kg]";
@@ -50,9 +49,7 @@ impl HostSite {
 }
 
 async fn app_allowing(origins: Vec<String>) -> TestApp {
-    let mut config = Config::for_tests();
-    config.allow_origins = origins;
-    spawn_app_with(config).await
+    spawn_app_with(common::config(&["--allow-origins", &origins.join(",")])).await
 }
 
 /// Waits until the host page shows its four fragments, all live.

@@ -164,9 +164,8 @@ async fn without_shared_worker_tabs_still_load_and_update_on_one_stream() {
 /// The server listens on this machine's own non-loopback address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_shared_worker_or_web_locks_tabs_elect_a_leader_by_message() {
-    let mut config = Config::for_tests();
-    config.host = common::non_loopback_address();
-    let app = spawn_app_with(config).await;
+    let host = common::non_loopback_address().to_string();
+    let app = spawn_app_with(common::config(&["--host", &host])).await;
     with_browser(Options::default(), |b| async move {
         b.goto(&app.url("/healthz")).await;
         let context = b.js("return [window.isSecureContext, typeof navigator.locks];", vec![]).await;
@@ -221,10 +220,7 @@ async fn more_sessions_than_one_stream_carries_get_a_second_stream() {
 }
 
 fn on_redis(url: String, port: u16) -> Config {
-    let mut config = Config::for_tests();
-    config.redis_url = Some(url);
-    config.port = port;
-    config
+    common::config(&["--redis-url", &url, "--port", &port.to_string()])
 }
 
 /// The server stops with a page open: the page says it is not live. The
@@ -272,9 +268,7 @@ async fn a_page_whose_session_is_gone_says_so_and_links_to_a_new_one() {
         first.shut_down().await.expect("the server stops");
         wait_for_view(&b, "false").await;
 
-        let mut config = Config::for_tests();
-        config.port = port;
-        let back = spawn_app_with(config).await;
+        let back = spawn_app_with(common::config(&["--port", &port.to_string()])).await;
         wait_for_view(&b, "gone").await;
         assert_eq!(b.text(STATUS).await.unwrap(), "This session has ended. Start a new session");
 
@@ -355,9 +349,7 @@ impl SilentableProxy {
 /// the page says it is not live, opens a new stream and catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_goes_silent_is_noticed_and_replaced() {
-    let mut config = Config::for_tests();
-    config.sse_keep_alive = Duration::from_millis(500);
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--sse-keep-alive", "500ms"])).await;
     let proxy = SilentableProxy::start(app.addr).await;
     with_browser(Options::default(), |b| async move {
         let sid = app.new_session().await;

@@ -12,7 +12,6 @@ use common::binary::KillOnDrop;
 use common::redis::RedisServer;
 use common::sse::SseStream;
 use common::{TestApp, spawn_app_with};
-use weight_converter::Config;
 
 /// The spec: an event arrives through nginx within 1 s.
 const FAN_OUT_BOUND: Duration = Duration::from_secs(1);
@@ -79,11 +78,8 @@ async fn start_nginx(conf: &str, dir: &Path, port: u16) -> KillOnDrop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_round_robin_over_two_replicas_serves_one_session() {
     let redis = RedisServer::start().await;
-    let replica = || {
-        let mut config = Config::for_tests();
-        config.redis_url = Some(redis.url());
-        spawn_app_with(config)
-    };
+    let url = redis.url();
+    let replica = || spawn_app_with(common::config(&["--redis-url", &url]));
     let (a, b) = (replica().await, replica().await);
     a.wait_until_ready().await;
     b.wait_until_ready().await;

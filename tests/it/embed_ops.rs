@@ -406,9 +406,7 @@ async fn the_fragments_stream_stays_live() {
 
 #[tokio::test]
 async fn public_url_is_the_base_of_every_fragment_url() {
-    let mut config = Config::for_tests();
-    config.public_url = Some("https://weights.example.com".into());
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--public-url", "https://weights.example.com"])).await;
     let (sid, token) = app.session_and_token().await;
     for path in [
         format!("/s/{sid}/fragments/converter"),
@@ -483,9 +481,7 @@ async fn a_malformed_host_is_a_400_page_not_a_url() {
 // ---- CORS -------------------------------------------------------------------------------
 
 fn allowing_host_page() -> Config {
-    let mut config = Config::for_tests();
-    config.allow_origins = vec![HOST_ORIGIN.into()];
-    config
+    common::config(&["--allow-origins", HOST_ORIGIN])
 }
 
 /// Asserts the response allows exactly `origin`, with credentials.
@@ -706,9 +702,7 @@ async fn frame_ancestors_defaults_to_self() {
 
 #[tokio::test]
 async fn frame_ancestors_follows_the_config() {
-    let mut config = Config::for_tests();
-    config.frame_ancestors = "https://a.example".into();
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--frame-ancestors", "https://a.example"])).await;
     let (sid, token) = app.session_and_token().await;
     for path in
         [format!("/s/{sid}"), format!("/v/{token}"), format!("/s/{sid}/fragments/state"), "/s/x".into()]
@@ -724,10 +718,7 @@ async fn frame_ancestors_follows_the_config() {
 #[tokio::test]
 async fn an_idle_session_expires_to_the_404_page_with_a_way_back() {
     let ttl = Duration::from_secs(3600);
-    let mut config = Config::for_tests();
-    config.session_ttl = ttl;
-    config.idle_timeout = 10 * ttl;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--session-ttl", "1h", "--idle-timeout", "10h"])).await;
     let (sid, token) = app.session_and_token().await;
     app.commit(&sid, "lbs", "10").await;
     common::let_time_pass(ttl + Duration::from_secs(1)).await;
@@ -755,10 +746,7 @@ async fn an_idle_session_expires_to_the_404_page_with_a_way_back() {
 #[tokio::test]
 async fn a_session_in_regular_use_outlives_an_idle_one() {
     let ttl = Duration::from_secs(3600);
-    let mut config = Config::for_tests();
-    config.session_ttl = ttl;
-    config.idle_timeout = 10 * ttl;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--session-ttl", "1h", "--idle-timeout", "10h"])).await;
     let idle = app.new_session().await;
     let used = app.new_session().await;
     // Two TTLs pass, the used session touched every quarter of one, by
@@ -780,9 +768,7 @@ async fn a_session_in_regular_use_outlives_an_idle_one() {
 
 #[tokio::test]
 async fn past_max_sessions_the_least_recently_used_goes() {
-    let mut config = Config::for_tests();
-    config.max_sessions = 3;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--max-sessions", "3"])).await;
     let first = app.new_session().await;
     let (second, second_token) = app.session_and_token().await;
     let third = app.new_session().await;

@@ -9,16 +9,13 @@ use common::binary::{self, KillOnDrop, STARTUP};
 use common::{TestApp, spawn_app_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use weight_converter::Config;
 use weight_converter::session::{Cas, ReadToken, SessionId, Snapshot, StoreError, StoreLimits, ViewId};
 
 /// Generous: only there to turn a connection that is never cut into a failure.
 const CUT_BOUND: Duration = Duration::from_secs(10);
 
-async fn app_with(tune: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = Config::for_tests();
-    tune(&mut config);
-    spawn_app_with(config).await
+async fn app_with(flags: &[&str]) -> TestApp {
+    spawn_app_with(common::config(flags)).await
 }
 
 /// Reads until the server closes the connection; returns what it sent.
@@ -33,7 +30,7 @@ async fn read_to_close(tcp: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn a_half_sent_request_head_is_cut_after_the_header_timeout() {
-    let app = app_with(|c| c.header_timeout = Duration::from_millis(300)).await;
+    let app = app_with(&["--header-timeout", "300ms"]).await;
     let mut tcp = TcpStream::connect(app.addr).await.unwrap();
     tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
     assert_eq!(read_to_close(&mut tcp).await, "");
@@ -45,7 +42,7 @@ async fn a_half_sent_request_head_is_cut_after_the_header_timeout() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let app = app_with(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let app = app_with(&["--idle-timeout", "300ms"]).await;
     let mut tcp = TcpStream::connect(app.addr).await.unwrap();
     tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let answer = read_to_close(&mut tcp).await;
@@ -56,12 +53,9 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn an_event_stream_outlives_the_idle_and_header_timeouts() {
-    let app = app_with(|c| {
-        c.idle_timeout = Duration::from_millis(200);
-        c.header_timeout = Duration::from_millis(200);
-        c.sse_keep_alive = Duration::from_millis(100);
-    })
-    .await;
+    let app =
+        app_with(&["--idle-timeout", "200ms", "--header-timeout", "200ms", "--sse-keep-alive", "100ms"])
+            .await;
     let sid = app.new_session().await;
     let mut stream =
         common::sse::SseStream::connect(&app.client, &app.url(&format!("/s/{sid}/events")), None).await;
@@ -81,7 +75,7 @@ async fn an_event_stream_outlives_the_idle_and_header_timeouts() {
 
 #[tokio::test]
 async fn a_request_head_over_32_kib_is_431() {
-    let app = app_with(|_| {}).await;
+    let app = app_with(&[]).await;
     let mut tcp = TcpStream::connect(app.addr).await.unwrap();
     let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "a".repeat(40 * 1024));
     // The server may stop reading once it has seen enough to refuse.
@@ -96,7 +90,7 @@ async fn a_request_head_over_32_kib_is_431() {
 
 #[tokio::test]
 async fn metrics_count_open_connections() {
-    let app = app_with(|_| {}).await;
+    let app = app_with(&[]).await;
     let mut held = TcpStream::connect(app.addr).await.unwrap();
     held.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let mut buf = [0u8; 12];
@@ -108,7 +102,7 @@ async fn metrics_count_open_connections() {
 
 #[tokio::test]
 async fn past_the_connection_cap_new_connections_are_closed_at_once() {
-    let app = app_with(|c| c.max_connections = 2).await;
+    let app = app_with(&["--max-connections", "2"]).await;
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut tcp = TcpStream::connect(app.addr).await.unwrap();
@@ -185,7 +179,7 @@ async fn open_stream(client: &reqwest::Client, url: &str, headers: &[(&str, &str
 
 #[tokio::test]
 async fn one_client_at_its_stream_cap_leaves_room_for_others() {
-    let app = app_with(|c| c.max_streams_per_client = 3).await;
+    let app = app_with(&["--max-streams-per-client", "3"]).await;
     let (greedy, other) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -208,11 +202,7 @@ async fn one_client_at_its_stream_cap_leaves_room_for_others() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for() {
-    let app = app_with(|c| {
-        c.max_streams_per_client = 1;
-        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
+    let app = app_with(&["--max-streams-per-client", "1", "--trusted-proxies", "127.0.0.1/32"]).await;
     let proxy = client_from("127.0.0.1");
     let sid = app.new_session().await;
     let url = app.url(&format!("/s/{sid}/events"));
@@ -226,7 +216,7 @@ async fn behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for() {
 
 #[tokio::test]
 async fn a_hundred_read_only_viewers_fit_and_never_lock_the_owner_out() {
-    let app = app_with(|_| {}).await;
+    let app = app_with(&[]).await;
     let sid = app.new_session().await;
     let page = app.page(&sid).await;
     let at = page.find("href=\"/v/").expect("a read-only link") + "href=\"".len();
@@ -246,7 +236,7 @@ async fn a_hundred_read_only_viewers_fit_and_never_lock_the_owner_out() {
 
 #[tokio::test]
 async fn one_client_looping_get_slash_is_slowed_and_others_still_start_sessions() {
-    let app = app_with(|c| c.new_sessions_per_minute = 5).await;
+    let app = app_with(&["--new-sessions-per-minute", "5"]).await;
     let (flooder, other) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
     for _ in 0..5 {
         assert_eq!(flooder.get(app.url("/")).send().await.unwrap().status(), 303);
@@ -261,7 +251,7 @@ async fn one_client_looping_get_slash_is_slowed_and_others_still_start_sessions(
 
 #[tokio::test]
 async fn another_site_cannot_start_sessions_except_by_a_link() {
-    let app = app_with(|_| {}).await;
+    let app = app_with(&[]).await;
     let image =
         [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", "image")];
     let reply = common::checks::Reply::read(app.get_with("/", &image).await).await;
@@ -283,7 +273,7 @@ fn fragment_urls(body: &str) -> (String, String) {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_fragment_urls_follow_x_forwarded_proto_and_host() {
-    let app = app_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let app = app_with(&["--trusted-proxies", "127.0.0.1/32"]).await;
     let sid = app.new_session().await;
     let path = format!("/s/{sid}/fragments/converter");
     let forwarded = [("x-forwarded-proto", "https"), ("x-forwarded-host", "weights.example.com")];
@@ -348,7 +338,7 @@ async fn a_panic_in_a_handler_answers_500_and_the_server_goes_on() {
     let limits = StoreLimits { max_sessions: 10, ttl, unchanged_ttl: ttl };
     let backend =
         std::sync::Arc::new(PanicsOnReadTokens(weight_converter::session::MemoryStore::new(limits)));
-    let app = common::spawn_app_on(Config::for_tests(), backend).await;
+    let app = common::spawn_app_on(common::config(&[]), backend).await;
     let sid = app.new_session().await;
     let reply = app.get(&format!("/v/{}", ReadToken::random().as_str())).await;
     assert_eq!(reply.status, 500, "{}", reply.body);

@@ -516,9 +516,7 @@ async fn every_response_names_its_request() {
     let claimed = id(&app.get_with("/healthz", &[("x-request-id", "from-a-stranger")]).await);
     assert_ne!(claimed, "from-a-stranger", "an untrusted peer names nothing");
 
-    let mut config = weight_converter::Config::for_tests();
-    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    let behind_proxy = common::spawn_app_with(config).await;
+    let behind_proxy = common::spawn_app_with(common::config(&["--trusted-proxies", "127.0.0.1/32"])).await;
     let kept = behind_proxy.get_with("/healthz", &[("x-request-id", "edge-7f3a.1")]).await;
     assert_eq!(id(&kept), "edge-7f3a.1");
     let garbage = behind_proxy.get_with("/healthz", &[("x-request-id", "a b <c>")]).await;

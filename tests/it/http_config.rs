@@ -93,9 +93,7 @@ async fn metrics_addr_moves_metrics_to_their_own_listener() {
     assert_eq!(public.get("/metrics").await.status, 200, "by default, on the app's port");
     assert_eq!(public.metrics_addr, None);
 
-    let mut config = weight_converter::Config::for_tests();
-    config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
-    let app = common::spawn_app_with(config).await;
+    let app = common::spawn_app_with(common::config(&["--metrics-addr", "127.0.0.1:0"])).await;
     let metrics = app.metrics_addr.expect("a metrics listener");
     assert_ne!(metrics.port(), app.addr.port());
     assert_eq!(app.get("/metrics").await.status, 404, "not on the public port");

@@ -14,7 +14,6 @@ use common::checks::{
 };
 use common::html;
 use common::{spawn_app, spawn_app_with};
-use weight_converter::Config;
 use weight_converter::session::SessionId;
 
 /// Not finite decimal numbers, each as a user might type it.
@@ -225,10 +224,7 @@ async fn an_unknown_or_malformed_session_is_a_404_page_linking_home_and_creates_
 
 #[tokio::test]
 async fn an_expired_session_is_a_404_page() {
-    let mut config = Config::for_tests();
-    config.session_ttl = Duration::from_secs(3600);
-    config.idle_timeout = Duration::from_secs(10 * 3600);
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--session-ttl", "1h", "--idle-timeout", "10h"])).await;
     let sid = app.new_session().await;
     assert_eq!(app.get(&format!("/s/{sid}")).await.status, 200);
     common::let_time_pass(Duration::from_secs(3601)).await;
@@ -444,9 +440,7 @@ async fn error_fragments_are_never_plain_text() {
 async fn a_request_that_times_out_gets_our_page() {
     // A client that starts a body and stalls: cut off at REQUEST_TIMEOUT,
     // and told so in our page, not with an empty or plain-text body.
-    let mut config = Config::for_tests();
-    config.request_timeout = Duration::from_secs(1);
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--request-timeout", "1s"])).await;
     let sid = session_with_values(&app).await;
     let before = app.snapshot(&sid).await;
     let stalled = futures_util::stream::unfold(0, |sent| async move {

@@ -6,7 +6,6 @@ use crate::common;
 
 use common::checks::Reply;
 use common::{TestApp, spawn_app, spawn_app_with};
-use weight_converter::Config;
 use weight_converter::i18n::{Lang, Texts};
 use weight_converter::session::{Key, Refusal};
 
@@ -162,9 +161,7 @@ async fn the_read_only_view_and_the_fragments_speak_the_language_too() {
 /// (for a widget) as htmx's message line.
 #[tokio::test]
 async fn every_refusal_and_error_is_in_the_language_of_the_request() {
-    let mut config = Config::for_tests();
-    config.max_streams_per_client = 1;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--max-streams-per-client", "1"])).await;
     let sid = app.new_session().await;
     // Holds this client's one stream, so the next one is a 503.
     let held = app.client.get(app.url(&format!("/s/{sid}/events"))).send().await.expect("a stream");

@@ -35,9 +35,7 @@ fn state_of(result: Result<(f64, f64), String>) -> Result<(f64, f64), TestCaseEr
 /// These properties start a session per case, far more than one client
 /// may start in a minute by default.
 fn many_sessions() -> weight_converter::Config {
-    let mut config = weight_converter::Config::for_tests();
-    config.new_sessions_per_minute = u32::MAX;
-    config
+    common::config(&["--new-sessions-per-minute", &u32::MAX.to_string()])
 }
 
 #[test]

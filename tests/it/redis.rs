@@ -23,10 +23,14 @@ const FAN_OUT_BOUND: Duration = Duration::from_secs(1);
 /// Generous on top, so a loaded machine does not fail the test.
 const OUTAGE_ANSWER_BOUND: Duration = Duration::from_secs(3);
 
+/// Settings for a replica on `redis`, and any `flags` more.
+fn config_with(redis: &RedisServer, flags: &[&str]) -> Config {
+    let url = redis.url();
+    common::config(&[&["--redis-url", url.as_str()], flags].concat())
+}
+
 fn config(redis: &RedisServer) -> Config {
-    let mut config = Config::for_tests();
-    config.redis_url = Some(redis.url());
-    config
+    config_with(redis, &[])
 }
 
 /// A replica on `redis`, once Redis has acknowledged its subscription.
@@ -271,9 +275,7 @@ async fn a_killed_replica_leaves_its_sessions_to_the_others() {
 #[tokio::test]
 async fn sessions_expire_in_redis_and_leave_no_keys() {
     let redis = RedisServer::start().await;
-    let mut short = config(&redis);
-    short.session_ttl = Duration::from_secs(1);
-    let app = replica_with(short).await;
+    let app = replica_with(config_with(&redis, &["--session-ttl", "1s"])).await;
     let sid = app.new_session().await;
     let token = read_link(&app.page(&sid).await)["/v/".len()..].to_owned();
     app.commit(&sid, "lbs", "10").await;
@@ -377,9 +379,7 @@ async fn each_replica_renders_each_version_once_per_audience() {
 #[tokio::test]
 async fn sessions_never_changed_expire_sooner_in_redis() {
     let redis = RedisServer::start().await;
-    let mut short = config(&redis);
-    short.unchanged_session_ttl = Duration::from_secs(2);
-    let app = replica_with(short).await;
+    let app = replica_with(config_with(&redis, &["--unchanged-session-ttl", "2s"])).await;
     let sid = app.new_session().await;
     let key = format!("wc:s:{sid}");
     let untouched: i64 = redis.query(&["PTTL", &key]).await;

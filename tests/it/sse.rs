@@ -12,7 +12,6 @@ use common::html;
 use common::sse::{self, Event, READ_TIMEOUT, SseStream, dump_pair, is_consistent, json_pair};
 use common::{TestApp, spawn_app, spawn_app_with};
 use futures_util::future::join_all;
-use weight_converter::Config;
 use weight_converter::session::ViewId;
 
 /// Long enough that a change that was going to arrive would have; used
@@ -486,10 +485,7 @@ async fn sigterm_with_streams_open_exits_quickly() {
 
 #[tokio::test]
 async fn past_either_cap_a_stream_gets_503_with_retry_after() {
-    let mut config = Config::for_tests();
-    config.max_streams_per_session = 2;
-    config.max_streams = 3;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--max-streams-per-session", "2", "--max-streams", "3"])).await;
     let (a, b) = (app.new_session().await, app.new_session().await);
 
     let assert_busy = |response: reqwest::Response, which: &str| {
@@ -553,9 +549,7 @@ async fn a_lagging_view_gets_the_latest_state_and_blocks_no_one() {
 
 #[tokio::test]
 async fn an_idle_stream_sends_keep_alive_comments() {
-    let mut config = Config::for_tests();
-    config.sse_keep_alive = Duration::from_millis(100);
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--sse-keep-alive", "100ms"])).await;
     let sid = app.new_session().await;
     let mut stream = open(&app, &sid, None).await;
     stream.expect_event().await;
@@ -573,9 +567,7 @@ async fn an_idle_stream_sends_keep_alive_comments() {
 async fn a_stream_outlives_the_request_timeout() {
     // REQUEST_TIMEOUT bounds the wait for a response to start; an event
     // stream has started, and must go on as long as its viewer stays.
-    let mut config = Config::for_tests();
-    config.request_timeout = Duration::from_millis(300);
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--request-timeout", "300ms"])).await;
     let sid = app.new_session().await;
     let mut stream = open_at(&app, &sid, None, 0).await;
     common::let_time_pass(10 * Duration::from_millis(300)).await;
@@ -590,10 +582,7 @@ async fn streams_end_when_their_session_expires_or_is_evicted() {
     // A view of a session that is gone must not stay open showing a state
     // that no longer exists; another session's view goes on.
     let ttl = Duration::from_secs(3600);
-    let mut config = Config::for_tests();
-    config.session_ttl = ttl;
-    config.idle_timeout = 10 * ttl;
-    config.max_sessions = 2;
+    let config = common::config(&["--session-ttl", "1h", "--idle-timeout", "10h", "--max-sessions", "2"]);
     let app = spawn_app_with(config).await;
     let (expiring, evicted) = (app.new_session().await, app.new_session().await);
     let mut expiring_view = open_at(&app, &expiring, None, 0).await;
@@ -686,10 +675,7 @@ async fn one_stream_carries_several_sessions_each_event_naming_its_own() {
 #[tokio::test]
 async fn a_multiplexed_stream_says_which_sessions_are_gone_and_keeps_the_rest() {
     let ttl = Duration::from_secs(3600);
-    let mut config = Config::for_tests();
-    config.session_ttl = ttl;
-    config.idle_timeout = 10 * ttl;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--session-ttl", "1h", "--idle-timeout", "10h"])).await;
     let (kept, expiring) = (app.new_session().await, app.new_session().await);
     let unknown = weight_converter::session::SessionId::random();
     let unknown = unknown.as_str();
@@ -746,9 +732,7 @@ async fn a_multiplexed_stream_refuses_bad_lists_with_400() {
 
 #[tokio::test]
 async fn a_session_with_too_many_views_waits_and_the_others_on_its_stream_go_on() {
-    let mut config = Config::for_tests();
-    config.max_streams_per_session = 1;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--max-streams-per-session", "1"])).await;
     let (crowded, other) = (app.new_session().await, app.new_session().await);
     let mut first = open_multiplexed(&app, &format!("s={crowded}")).await;
     assert_eq!(labelled(&first.expect_event().await).0, format!("s:{crowded}"));
@@ -765,9 +749,7 @@ async fn a_session_with_too_many_views_waits_and_the_others_on_its_stream_go_on(
 
 #[tokio::test]
 async fn an_idle_multiplexed_stream_sends_ping_events_scripts_can_see() {
-    let mut config = Config::for_tests();
-    config.sse_keep_alive = Duration::from_millis(100);
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_with(common::config(&["--sse-keep-alive", "100ms"])).await;
     let sid = app.new_session().await;
     let mut stream = open_multiplexed(&app, &format!("s={sid}")).await;
     assert_eq!(labelled(&stream.expect_event().await).0, format!("s:{sid}"));

@@ -14,36 +14,27 @@ pub const STARTUP: Duration = Duration::from_secs(20);
 /// How often an exit is polled for.
 const POLL: Duration = Duration::from_millis(20);
 
-/// Every setting the binary reads from the environment (`src/config.rs`),
-/// and `RUST_LOG`; cleared so the test's own environment cannot change what
-/// is being tested.
-pub const SETTINGS: [&str; 17] = [
-    "HOST",
-    "PORT",
-    "SESSION_TTL",
-    "UNCHANGED_SESSION_TTL",
-    "DATA_DIR",
-    "MAX_SESSIONS",
-    "MAX_STREAMS",
-    "MAX_STREAMS_PER_SESSION",
-    "REQUEST_TIMEOUT",
-    "SSE_KEEP_ALIVE",
-    "PUBLIC_URL",
-    "ALLOW_ORIGINS",
-    "FRAME_ANCESTORS",
-    "LOG_FORMAT",
-    "REDIS_URL",
-    "REDIS_PREFIX",
-    "RUST_LOG",
-];
+/// Every variable the binary reads its settings from, as its own argument
+/// definitions name them, and `RUST_LOG`: cleared, so the test's own
+/// environment cannot change what is being tested.
+pub fn settings() -> Vec<String> {
+    use clap::CommandFactory;
+    let mut names: Vec<String> = weight_converter::Config::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+    names.push("RUST_LOG".to_owned());
+    names
+}
 
-/// The `weight-converter` binary with [`SETTINGS`] removed from its
+/// The `weight-converter` binary with [`settings`] removed from its
 /// environment (but `RUST_LOG` with `TEST_LOG`), stdin closed, stdout piped
 /// for [`KillOnDrop`] to read, and its logs on the test's stderr with
 /// `TEST_LOG`, else dropped. A test that reads the logs pipes stderr itself.
 pub fn command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weight-converter"));
-    for name in SETTINGS {
+    for name in settings() {
         if !(name == "RUST_LOG" && super::test_log()) {
             command.env_remove(name);
         }

@@ -1,8 +1,10 @@
 //! Starts the real server on a free port, in-process, for each test.
 
 use std::net::SocketAddr;
+
 use std::sync::Arc;
 
+use clap::Parser;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use weight_converter::session::Backend;
@@ -22,7 +24,23 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Config::for_tests()).await
+    spawn_app_with(config(&[])).await
+}
+
+/// The app's settings as an operator gives them (`&["--session-ttl",
+/// "1h"]`), through its own parser, so a test sets nothing a user could
+/// not; on port 0 unless `--port` is given. Settings in the environment
+/// would be read too, so a test fails if any is set.
+pub fn config(flags: &[&str]) -> Config {
+    for name in binary::settings().iter().filter(|name| *name != "RUST_LOG") {
+        assert!(
+            std::env::var_os(name).is_none(),
+            "unset {name}: the in-process servers of the tests would read it"
+        );
+    }
+    let port: &[&str] = if flags.contains(&"--port") { &[] } else { &["--port", "0"] };
+    let args = ["weight-converter"].iter().chain(port).chain(flags);
+    Config::try_parse_from(args).unwrap_or_else(|e| panic!("settings {flags:?}: {e}"))
 }
 
 pub async fn spawn_app_with(config: Config) -> TestApp {
