@@ -2,8 +2,23 @@
 # docker build -t weight-converter .
 # docker run --rm -p 8080:8080 -v weights:/data weight-converter
 
-FROM rust:1.95-bookworm AS build
+FROM rust:1.95-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
+
+# The dependencies alone, as a recipe: it changes only when a manifest or
+# the lock file does, so the layer that builds them stays cached while the
+# app's own code changes.
+FROM chef AS plan
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=plan /src/recipe.json recipe.json
+# With the flags and target of scripts/build-static.sh, so its build
+# finds them built.
+RUN RUSTFLAGS="-C target-feature=+crt-static" cargo chef cook --release --locked \
+        --target "$(rustc -vV | sed -n 's/^host: //p')" -p weight-converter --recipe-path recipe.json
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY assets assets
