@@ -139,6 +139,8 @@ return b;
 const SCRIPTED_CHANGE: &str = r#"
 const lbs = document.querySelector('input[data-part=lbs]');
 lbs.value = arguments[0];
+// As typing would: app.js drops a commit with nothing typed since the last.
+lbs.dispatchEvent(new Event('input', { bubbles: true }));
 window.__wcBench.start = performance.now();
 lbs.dispatchEvent(new Event('change', { bubbles: true }));
 "#;

@@ -313,26 +313,35 @@ mod tests {
         from.apply(Edit { key: Key::Lbs, typed: Weight::new(lbs), step: None }).unwrap().unwrap()
     }
 
-    #[test]
-    fn older_versions_never_replace_newer_ones() {
+    /// A session watched by one writer, which has been shown `v2`.
+    struct ShownV2 {
+        hub: Arc<FanOut>,
+        id: SessionId,
+        sub: Subscription,
+        v1: Snapshot,
+        v2: Snapshot,
+    }
+
+    fn shown_v2() -> ShownV2 {
         let hub = FanOut::new(limits(4, 4));
         let id = SessionId::random();
         let sub = writer(&hub, &id).unwrap();
         let v1 = changed(Snapshot::new(), 1.0);
         let v2 = changed(v1, 2.0);
         hub.publish(&id, v2, None);
+        ShownV2 { hub, id, sub, v1, v2 }
+    }
+
+    #[test]
+    fn older_versions_never_replace_newer_ones() {
+        let ShownV2 { hub, id, sub, v1, v2 } = shown_v2();
         hub.publish(&id, v1, None);
         assert_eq!(sub.receiver.borrow().snapshot, v2);
     }
 
     #[test]
     fn resync_pushes_what_differs_unless_something_newer_came() {
-        let hub = FanOut::new(limits(4, 4));
-        let id = SessionId::random();
-        let sub = writer(&hub, &id).unwrap();
-        let v1 = changed(Snapshot::new(), 1.0);
-        let v2 = changed(v1, 2.0);
-        hub.publish(&id, v2, None);
+        let ShownV2 { hub, id, sub, v1, v2 } = shown_v2();
         // The store was read at v2 but a rolled-back Redis says v1: pushed.
         hub.resync(&id, v2, v1);
         assert_eq!(sub.receiver.borrow().snapshot, v1);
