@@ -1,4 +1,5 @@
-//! Fragments for embedding in other sites' pages.
+//! Fragments for embedding in other sites' pages: at `/s/{sid}/fragments/…`
+//! for views that can write, at `/v/{token}/fragments/…` read-only.
 
 use axum::response::{IntoResponse, Response};
 
@@ -8,49 +9,45 @@ use crate::session::ViewId;
 use crate::views::Links;
 use crate::views::embed::{converter_fragment, outputs_fragment, state_fragment};
 
-use super::extract::{Language, PublicBase, Sid, Token};
+use super::extract::{Language, Param, PathParam, PublicBase, Viewer};
 
-/// `GET /s/{sid}/fragments/converter`
-pub async fn converter(
-    ctx: Ctx,
-    Sid(sid): Sid,
-    PublicBase(base): PublicBase,
-    Language(t): Language,
-) -> Result<Response, AppError> {
-    let snapshot = ctx.snapshot(&sid).await?;
-    let links = Links::writer(&base, &sid);
-    Ok(converter_fragment(t, &links, &ViewId::random(), &snapshot).into_response())
+/// The `{fragment}` of `…/fragments/{fragment}`.
+pub enum Fragment {
+    /// The fields, or read-only the values.
+    Converter,
+    /// The dump.
+    State,
 }
 
-/// `GET /s/{sid}/fragments/state`
-pub async fn state(
-    ctx: Ctx,
-    Sid(sid): Sid,
-    PublicBase(base): PublicBase,
-    Language(t): Language,
-) -> Result<Response, AppError> {
-    let snapshot = ctx.snapshot(&sid).await?;
-    Ok(state_fragment(t, &Links::writer(&base, &sid), &snapshot).into_response())
+impl PathParam for Fragment {
+    const NAME: &'static str = "fragment";
+    fn parse_param(text: &str) -> Result<Self, AppError> {
+        match text {
+            "converter" => Ok(Self::Converter),
+            "state" => Ok(Self::State),
+            _ => Err(AppError::NotFound),
+        }
+    }
 }
 
-/// `GET /v/{token}/fragments/converter`: the values, read-only.
-pub async fn reader_converter(
+/// `GET /s/{sid}/fragments/{fragment}`, `GET /v/{token}/fragments/{fragment}`
+pub async fn fragment(
     ctx: Ctx,
-    Token(token): Token,
+    viewer: Viewer,
+    Param(fragment): Param<Fragment>,
     PublicBase(base): PublicBase,
     Language(t): Language,
 ) -> Result<Response, AppError> {
-    let (_, snapshot) = ctx.reader(&token).await?;
-    Ok(outputs_fragment(t, &Links::reader(&base, &token), &snapshot).into_response())
-}
-
-/// `GET /v/{token}/fragments/state`
-pub async fn reader_state(
-    ctx: Ctx,
-    Token(token): Token,
-    PublicBase(base): PublicBase,
-    Language(t): Language,
-) -> Result<Response, AppError> {
-    let (_, snapshot) = ctx.reader(&token).await?;
-    Ok(state_fragment(t, &Links::reader(&base, &token), &snapshot).into_response())
+    let (links, snapshot) = match &viewer {
+        Viewer::Writer(sid) => (Links::writer(&base, sid), ctx.snapshot(sid).await?),
+        Viewer::Reader(token) => (Links::reader(&base, token), ctx.reader(token).await?.1),
+    };
+    let markup = match (fragment, viewer) {
+        (Fragment::Converter, Viewer::Writer(_)) => {
+            converter_fragment(t, &links, &ViewId::random(), &snapshot)
+        }
+        (Fragment::Converter, Viewer::Reader(_)) => outputs_fragment(t, &links, &snapshot),
+        (Fragment::State, _) => state_fragment(t, &links, &snapshot),
+    };
+    Ok(markup.into_response())
 }

@@ -34,7 +34,7 @@ use crate::session::{Audience, Busy, Frame, ReadToken, SessionId, Subscription, 
 use crate::views::readonly::reader_event;
 use crate::views::writer_event;
 
-use super::extract::{Client, Sid, Token};
+use super::extract::{Client, Param, Viewer};
 
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY_MS: u32 = 2000;
@@ -46,7 +46,7 @@ const MAX_SESSIONS_PER_STREAM: usize = 32;
 /// `GET /s/{sid}/events[?view=…]`: for views that can write.
 pub async fn writer(
     ctx: Ctx,
-    Sid(sid): Sid,
+    Param(sid): Param<SessionId>,
     Client(client): Client,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
@@ -55,36 +55,32 @@ pub async fn writer(
 }
 
 /// `GET /v/{token}/events`: for read-only views.
-pub async fn reader(ctx: Ctx, Token(token): Token, Client(client): Client) -> Result<Response, AppError> {
+pub async fn reader(
+    ctx: Ctx,
+    Param(token): Param<ReadToken>,
+    Client(client): Client,
+) -> Result<Response, AppError> {
     let (sid, _) = ctx.reader(&token).await?;
     open(ctx.0, sid, Audience::Reader, client, None).await
 }
 
-/// One session of a multiplexed stream, as the client named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Watch {
-    Writer(SessionId),
-    Reader(ReadToken),
-}
-
-impl Watch {
-    /// How events name it: what the client sent, so nothing more.
-    fn label(&self) -> String {
-        match self {
-            Self::Writer(sid) => format!("s:{}", sid.as_str()),
-            Self::Reader(token) => format!("v:{}", token.as_str()),
-        }
+/// How a multiplexed stream's events name a session: as the client did,
+/// so nothing more.
+fn label(viewer: &Viewer) -> String {
+    match viewer {
+        Viewer::Writer(sid) => format!("s:{}", sid.as_str()),
+        Viewer::Reader(token) => format!("v:{}", token.as_str()),
     }
 }
 
 /// `s={sid}` and `v={token}` pairs, each at most once, at least one and at
 /// most [`MAX_SESSIONS_PER_STREAM`]. Anything else is a broken client.
-fn parse_watches(query: Option<&str>) -> Result<Vec<Watch>, AppError> {
+fn parse_watches(query: Option<&str>) -> Result<Vec<Viewer>, AppError> {
     let mut watches = Vec::new();
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let watch = match &*name {
-            "s" => SessionId::parse(&value).map(Watch::Writer),
-            "v" => ReadToken::parse(&value).map(Watch::Reader),
+            "s" => SessionId::parse(&value).map(Viewer::Writer),
+            "v" => ReadToken::parse(&value).map(Viewer::Reader),
             _ => return Err(AppError::BadRequest(BadRequest::StreamParameters)),
         };
         let watch = watch.ok_or(AppError::BadRequest(BadRequest::StreamNotASession))?;
@@ -118,10 +114,10 @@ pub async fn multiplexed(
     let mut gone = Vec::new();
     let mut busy = Vec::new();
     for watch in watches {
-        let label: Arc<str> = watch.label().into();
+        let label: Arc<str> = label(&watch).into();
         let (sid, audience) = match watch {
-            Watch::Writer(sid) => (sid, Audience::Writer),
-            Watch::Reader(token) => match ctx.reader(&token).await {
+            Viewer::Writer(sid) => (sid, Audience::Writer),
+            Viewer::Reader(token) => match ctx.reader(&token).await {
                 Ok((sid, _)) => (sid, Audience::Reader),
                 Err(AppError::UnknownSession) => {
                     gone.push(label);
@@ -390,8 +386,8 @@ mod tests {
         let token = ReadToken::random();
         let query = format!("s={0}&v={1}&s={0}", sid.as_str(), token.as_str());
         let watches = parse_watches(Some(&query)).unwrap();
-        assert_eq!(watches, [Watch::Writer(sid.clone()), Watch::Reader(token)], "duplicates count once");
-        assert_eq!(watches[0].label(), format!("s:{}", sid.as_str()));
+        assert_eq!(watches, [Viewer::Writer(sid.clone()), Viewer::Reader(token)], "duplicates count once");
+        assert_eq!(label(&watches[0]), format!("s:{}", sid.as_str()));
         for bad in [None, Some(""), Some("s=nonsense"), Some("x=1"), Some("view=abc")] {
             assert!(matches!(parse_watches(bad), Err(AppError::BadRequest(_))), "{bad:?}");
         }

@@ -19,44 +19,71 @@ use crate::session::{Key, ReadToken, SessionId};
 
 use super::BODY_LIMIT;
 
-/// The `name` parameter of the matched route, parsed; anything else is a 404.
-async fn path_param<S, T>(
-    parts: &mut Parts,
-    state: &S,
-    name: &str,
-    parse: impl FnOnce(&str) -> Result<T, AppError>,
-) -> Result<T, AppError>
-where
-    S: Send + Sync,
-{
-    let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| AppError::NotFound)?;
-    let (_, text) = params.iter().find(|(key, _)| *key == name).ok_or(AppError::NotFound)?;
-    parse(text)
+/// What a route's path parameter names, parsed from its text.
+pub trait PathParam: Sized {
+    /// The parameter in the route: `{sid}`, `{token}`, `{key}`.
+    const NAME: &'static str;
+    fn parse_param(text: &str) -> Result<Self, AppError>;
 }
 
-/// The `{sid}` of a session route; malformed ids are unknown sessions.
-pub struct Sid(pub SessionId);
-
-impl<S: Send + Sync> FromRequestParts<S> for Sid {
-    type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        path_param(parts, state, "sid", |text| {
-            SessionId::parse(text).map(Sid).ok_or(AppError::UnknownSession)
-        })
-        .await
+/// Malformed ids are unknown sessions.
+impl PathParam for SessionId {
+    const NAME: &'static str = "sid";
+    fn parse_param(text: &str) -> Result<Self, AppError> {
+        SessionId::parse(text).ok_or(AppError::UnknownSession)
     }
 }
 
-/// The `{token}` of a read-only route.
-pub struct Token(pub ReadToken);
+/// Malformed tokens are unknown sessions.
+impl PathParam for ReadToken {
+    const NAME: &'static str = "token";
+    fn parse_param(text: &str) -> Result<Self, AppError> {
+        ReadToken::parse(text).ok_or(AppError::UnknownSession)
+    }
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for Token {
+/// A widget that is not one is no page.
+impl PathParam for Key {
+    const NAME: &'static str = "key";
+    fn parse_param(text: &str) -> Result<Self, AppError> {
+        text.parse().map_err(|()| AppError::NotFound)
+    }
+}
+
+/// The `{sid}`, `{token}` or `{key}` of the matched route, parsed; a route
+/// without it is a 404.
+pub struct Param<T>(pub T);
+
+impl<S: Send + Sync, T: PathParam> FromRequestParts<S> for Param<T> {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        path_param(parts, state, "token", |text| {
-            ReadToken::parse(text).map(Token).ok_or(AppError::UnknownSession)
-        })
-        .await
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| AppError::NotFound)?;
+        let (_, text) = params.iter().find(|(name, _)| *name == T::NAME).ok_or(AppError::NotFound)?;
+        T::parse_param(text).map(Param)
+    }
+}
+
+/// A session as a view names it: by its id, for views that can write
+/// (`/s/{sid}/…`), or by its read-only token (`/v/{token}/…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Viewer {
+    Writer(SessionId),
+    Reader(ReadToken),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| AppError::NotFound)?;
+        for (name, text) in &params {
+            if name == SessionId::NAME {
+                return SessionId::parse_param(text).map(Viewer::Writer);
+            }
+            if name == ReadToken::NAME {
+                return ReadToken::parse_param(text).map(Viewer::Reader);
+            }
+        }
+        Err(AppError::NotFound)
     }
 }
 
@@ -112,17 +139,6 @@ fn is_host(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 255
         && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-}
-
-/// The `{key}` of a widget route.
-pub struct WidgetKey(pub Key);
-
-impl<S: Send + Sync> FromRequestParts<S> for WidgetKey {
-    type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        path_param(parts, state, "key", |text| text.parse().map(WidgetKey).map_err(|()| AppError::NotFound))
-            .await
-    }
 }
 
 /// Whether htmx made the request (`HX-Request: true`).

@@ -34,10 +34,8 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/s/{sid}/events", get(events::writer))
         .route("/v/{token}/events", get(events::reader))
         .route("/s/{sid}/widgets/{key}", post(widgets::commit).get(widgets::back_to_page))
-        .route("/s/{sid}/fragments/converter", get(embed::converter))
-        .route("/s/{sid}/fragments/state", get(embed::state))
-        .route("/v/{token}/fragments/converter", get(embed::reader_converter))
-        .route("/v/{token}/fragments/state", get(embed::reader_state))
+        .route("/s/{sid}/fragments/{fragment}", get(embed::fragment))
+        .route("/v/{token}/fragments/{fragment}", get(embed::fragment))
         // Before the CORS layer, so preflights for these routes reach it.
         .method_not_allowed_fallback(pages::method_not_allowed);
     // No origins: no CORS headers at all, so browsers keep it same-origin.

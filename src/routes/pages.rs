@@ -12,7 +12,7 @@ use crate::session::{SessionId, ViewId};
 use crate::views::page::Refused;
 use crate::views::{Links, converter_page};
 
-use super::extract::{Client, Language, Sid};
+use super::extract::{Client, Language, Param};
 
 /// Every visit to `/` gets a session of its own, as every Streamlit tab
 /// does; but not an `<img>` or a script on another site, and not a flood
@@ -39,7 +39,11 @@ fn may_start_from(headers: &HeaderMap) -> bool {
     !cross_site || top_level
 }
 
-pub async fn show(ctx: Ctx, Sid(sid): Sid, Language(t): Language) -> Result<Response, AppError> {
+pub async fn show(
+    ctx: Ctx,
+    Param(sid): Param<SessionId>,
+    Language(t): Language,
+) -> Result<Response, AppError> {
     Ok(page(&ctx, t, &sid, None).await?.into_response())
 }
 

@@ -5,19 +5,23 @@ use axum::response::{IntoResponse, Response};
 
 use crate::context::Ctx;
 use crate::error::AppError;
-use crate::session::State;
+use crate::session::{ReadToken, State};
 use crate::views::Links;
 use crate::views::readonly::reader_page;
 
-use super::extract::{Language, Token};
+use super::extract::{Language, Param};
 
-pub async fn page(ctx: Ctx, Token(token): Token, Language(t): Language) -> Result<Response, AppError> {
+pub async fn page(
+    ctx: Ctx,
+    Param(token): Param<ReadToken>,
+    Language(t): Language,
+) -> Result<Response, AppError> {
     let (_, snapshot) = ctx.reader(&token).await?;
     Ok(reader_page(t, &Links::reader("", &token), &snapshot).into_response())
 }
 
 /// `GET /v/{token}/state.json`
-pub async fn json(ctx: Ctx, Token(token): Token) -> Result<Json<State>, AppError> {
+pub async fn json(ctx: Ctx, Param(token): Param<ReadToken>) -> Result<Json<State>, AppError> {
     let (_, snapshot) = ctx.reader(&token).await?;
     Ok(Json(snapshot.state))
 }

@@ -19,12 +19,12 @@ use crate::views::{change_response, refusal_response};
 
 use super::pages::page;
 
-use super::extract::{Form, Htmx, Language, Sid, WidgetKey};
+use super::extract::{Form, Htmx, Language, Param};
 
 pub async fn commit(
     ctx: Ctx,
-    sid: Result<Sid, AppError>,
-    WidgetKey(key): WidgetKey,
+    sid: Result<Param<SessionId>, AppError>,
+    Param(key): Param<Key>,
     Htmx(htmx): Htmx,
     Language(t): Language,
     form: Result<Form, AppError>,
@@ -41,7 +41,7 @@ pub async fn commit(
 /// `GET /s/{sid}/widgets/{key}`: the page that URL belongs to. A refused
 /// plain form shows the page at the POST's URL; reloading or bookmarking
 /// it must not end in a 405.
-pub async fn back_to_page(Sid(sid): Sid, WidgetKey(_): WidgetKey) -> Redirect {
+pub async fn back_to_page(Param(sid): Param<SessionId>, Param(_): Param<Key>) -> Redirect {
     Redirect::to(&format!("/s/{}", sid.as_str()))
 }
 

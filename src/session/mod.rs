@@ -15,5 +15,5 @@ pub use number::Weight;
 pub use state::{Edit, Key, Refusal, Snapshot, State, Step, WIDGETS};
 pub use store::{
     Backend, Cas, DurableCommits, DurableStore, MemoryStore, OpenError, Outcome, RedisConfig, RedisStore,
-    SessionStore, StoreError, StoreLimits,
+    SessionStore, StoreError, StoreLimits, Swap,
 };

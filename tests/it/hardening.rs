@@ -9,7 +9,7 @@ use common::binary::{self, KillOnDrop, STARTUP};
 use common::{TestApp, spawn_app_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use weight_converter::session::{Cas, ReadToken, SessionId, Snapshot, StoreError, StoreLimits, ViewId};
+use weight_converter::session::{Cas, ReadToken, SessionId, Snapshot, StoreError, StoreLimits, Swap};
 
 /// Generous: only there to turn a connection that is never cut into a failure.
 const CUT_BOUND: Duration = Duration::from_secs(10);
@@ -309,14 +309,8 @@ impl weight_converter::session::Backend for PanicsOnReadTokens {
     async fn by_token(&self, _: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError> {
         panic!("a bug in the store")
     }
-    async fn compare_and_set(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: Snapshot,
-        origin: Option<&ViewId>,
-    ) -> Result<Cas, StoreError> {
-        self.0.compare_and_set(id, expected, next, origin).await
+    async fn compare_and_set(&self, id: &SessionId, swap: Swap<'_>) -> Result<Cas, StoreError> {
+        self.0.compare_and_set(id, swap).await
     }
     async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
         self.0.peek(ids).await

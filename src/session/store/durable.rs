@@ -32,8 +32,8 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
-use super::{Backend, Cas, DurableCommits, Outcome, StoreError, StoreLimits, decide};
-use crate::session::id::{ReadToken, SessionId, ViewId};
+use super::{Backend, Cas, DurableCommits, Outcome, StoreError, StoreLimits, Swap, decide};
+use crate::session::id::{ReadToken, SessionId};
 use crate::session::state::{Edit, Key, Snapshot, State};
 
 /// sid → the encoded [`Record`].
@@ -415,13 +415,8 @@ impl Backend for DurableStore {
         Ok(self.read_and_touch(&txn, &sid)?.map(|r| (sid, r.snapshot)))
     }
 
-    async fn compare_and_set(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: Snapshot,
-        _origin: Option<&ViewId>,
-    ) -> Result<Cas, StoreError> {
+    async fn compare_and_set(&self, id: &SessionId, swap: Swap<'_>) -> Result<Cas, StoreError> {
+        let Swap { expected, next, .. } = swap;
         // One process per DATA_DIR: the routes publish to its views.
         self.ask(|reply| Write::Cas { id: id.clone(), expected, next, reply }).await
     }
@@ -834,8 +829,14 @@ mod tests {
             let (before, token) = store.get(&sid).await.unwrap().unwrap();
             let next =
                 before.apply(Edit { key: Key::Kg, typed: Weight::new(1.0), step: None }).unwrap().unwrap();
-            assert_eq!(store.compare_and_set(&sid, 0, next, None).await.unwrap(), Cas::Written);
-            assert_eq!(store.compare_and_set(&sid, 0, next, None).await.unwrap(), Cas::Conflict);
+            assert_eq!(
+                store.compare_and_set(&sid, Swap { expected: 0, next, origin: None }).await.unwrap(),
+                Cas::Written
+            );
+            assert_eq!(
+                store.compare_and_set(&sid, Swap { expected: 0, next, origin: None }).await.unwrap(),
+                Cas::Conflict
+            );
             let committed = store.durable_commits().unwrap();
             assert_eq!(committed.writes, 2, "the new session and one change");
             assert!(committed.commits >= 1 && committed.commits <= 3, "{committed:?}");
@@ -864,7 +865,10 @@ mod tests {
             .apply(Edit { key: Key::Lbs, typed: Weight::new(1.0), step: None })
             .unwrap()
             .unwrap();
-        assert_eq!(store.compare_and_set(&changed, 0, next, None).await.unwrap(), Cas::Written);
+        assert_eq!(
+            store.compare_and_set(&changed, Swap { expected: 0, next, origin: None }).await.unwrap(),
+            Cas::Written
+        );
         let first = store.create().await.unwrap();
         let second = store.create().await.unwrap();
         assert_eq!(store.session_count(), Some(2));

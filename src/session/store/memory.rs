@@ -16,8 +16,8 @@ use async_trait::async_trait;
 // test it is the system's monotonic clock.
 use tokio::time::Instant;
 
-use super::{Backend, Cas, StoreError};
-use crate::session::id::{ReadToken, SessionId, ViewId};
+use super::{Backend, Cas, StoreError, Swap};
+use crate::session::id::{ReadToken, SessionId};
 use crate::session::state::Snapshot;
 
 /// Limits of the in-memory store.
@@ -209,22 +209,16 @@ impl Backend for MemoryStore {
         Ok(self.live(&mut sessions, &id, Instant::now()).map(|e| (id, e.snapshot)))
     }
 
-    async fn compare_and_set(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: Snapshot,
-        _origin: Option<&ViewId>,
-    ) -> Result<Cas, StoreError> {
+    async fn compare_and_set(&self, id: &SessionId, swap: Swap<'_>) -> Result<Cas, StoreError> {
         // The routes publish to this process's views; there are no others.
         let mut sessions = self.lock();
         let Some(entry) = self.live(&mut sessions, id, Instant::now()) else {
             return Ok(Cas::Gone);
         };
-        if entry.snapshot.version != expected {
+        if entry.snapshot.version != swap.expected {
             return Ok(Cas::Conflict);
         }
-        sessions.write(id, next);
+        sessions.write(id, swap.next);
         Ok(Cas::Written)
     }
 
@@ -278,7 +272,10 @@ mod tests {
     async fn change(s: &MemoryStore, id: &SessionId) {
         let (now, _) = s.get(id).await.unwrap().unwrap();
         let next = Snapshot { version: now.version + 1, ..now };
-        assert_eq!(s.compare_and_set(id, now.version, next, None).await.unwrap(), Cas::Written);
+        assert_eq!(
+            s.compare_and_set(id, Swap { expected: now.version, next, origin: None }).await.unwrap(),
+            Cas::Written
+        );
     }
 
     #[tokio::test]
@@ -325,7 +322,10 @@ mod tests {
         let s = store(10, Duration::from_secs(60));
         let id = SessionId::random();
         assert_eq!(s.get(&id).await.unwrap(), None);
-        assert_eq!(s.compare_and_set(&id, 0, Snapshot::new(), None).await.unwrap(), Cas::Gone);
+        assert_eq!(
+            s.compare_and_set(&id, Swap { expected: 0, next: Snapshot::new(), origin: None }).await.unwrap(),
+            Cas::Gone
+        );
         assert_eq!(s.peek(&[id]).await.unwrap(), [None]);
         assert_eq!(s.session_count(), Some(0));
     }
@@ -386,8 +386,14 @@ mod tests {
         let s = store(10, Duration::from_secs(60));
         let id = s.create().await.unwrap();
         let next = Snapshot { version: 1, ..Snapshot::new() };
-        assert_eq!(s.compare_and_set(&id, 1, next, None).await.unwrap(), Cas::Conflict);
-        assert_eq!(s.compare_and_set(&id, 0, next, None).await.unwrap(), Cas::Written);
+        assert_eq!(
+            s.compare_and_set(&id, Swap { expected: 1, next, origin: None }).await.unwrap(),
+            Cas::Conflict
+        );
+        assert_eq!(
+            s.compare_and_set(&id, Swap { expected: 0, next, origin: None }).await.unwrap(),
+            Cas::Written
+        );
         assert_eq!(s.peek(std::slice::from_ref(&id)).await.unwrap(), [Some(next)]);
     }
 }

@@ -65,6 +65,15 @@ pub enum Outcome {
     Refused(Refusal, Snapshot),
 }
 
+/// A write that lands only while the session is still at version
+/// `expected`, made by the view `origin` (if a view made it).
+#[derive(Debug, Clone, Copy)]
+pub struct Swap<'a> {
+    pub expected: u64,
+    pub next: Snapshot,
+    pub origin: Option<&'a ViewId>,
+}
+
 /// What became of one compare-and-set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cas {
@@ -87,16 +96,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn get(&self, id: &SessionId) -> Result<Option<(Snapshot, ReadToken)>, StoreError>;
     /// The session a read-only token stands for, and its state.
     async fn by_token(&self, token: &ReadToken) -> Result<Option<(SessionId, Snapshot)>, StoreError>;
-    /// Writes `next` if the stored version is still `expected`, and in the
+    /// Writes `swap.next` if the stored version is still `swap.expected`, and in the
     /// same step announces it (with the view that made it) to other
     /// processes watching the session.
-    async fn compare_and_set(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: Snapshot,
-        origin: Option<&ViewId>,
-    ) -> Result<Cas, StoreError>;
+    async fn compare_and_set(&self, id: &SessionId, swap: Swap<'_>) -> Result<Cas, StoreError>;
     /// The current state of each of `ids`, in order, `None` where gone.
     /// Counts as no use: an open view asking does not keep a session alive.
     async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError>;
@@ -212,7 +215,7 @@ impl SessionStore {
             };
             let (outcome, next) = decide(before, edit);
             let Some(next) = next else { return Ok(Some(outcome)) };
-            match self.backend.compare_and_set(id, before.version, next, origin).await? {
+            match self.backend.compare_and_set(id, Swap { expected: before.version, next, origin }).await? {
                 Cas::Written => return Ok(Some(outcome)),
                 Cas::Gone => return Ok(None),
                 Cas::Conflict => continue,

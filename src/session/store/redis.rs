@@ -20,9 +20,9 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, RedisError, Script};
 
-use super::{Backend, Cas, StoreError};
+use super::{Backend, Cas, StoreError, Swap};
 use crate::session::bus::Notice;
-use crate::session::id::{ReadToken, SessionId, ViewId};
+use crate::session::id::{ReadToken, SessionId};
 use crate::session::number::{format_stored, parse_stored};
 use crate::session::state::{Key, Snapshot, State};
 
@@ -295,13 +295,8 @@ impl Backend for RedisStore {
         Ok((stored_token == *token).then_some((sid, snapshot)))
     }
 
-    async fn compare_and_set(
-        &self,
-        id: &SessionId,
-        expected: u64,
-        next: Snapshot,
-        origin: Option<&ViewId>,
-    ) -> Result<Cas, StoreError> {
+    async fn compare_and_set(&self, id: &SessionId, swap: Swap<'_>) -> Result<Cas, StoreError> {
+        let Swap { expected, next, origin } = swap;
         let notice = Notice { session: id.clone(), snapshot: next, origin: origin.cloned() };
         let mut invocation = self.scripts.compare_and_set.key(self.session_key(id));
         invocation
