@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="$(rustc -vV | sed -n 's/^host: //p')"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" >&2
-echo "target/$target/release/weight-converter"
+echo "${CARGO_TARGET_DIR:-target}/$target/release/weight-converter"

@@ -16,16 +16,28 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
 
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-for target in number commit; do
+targets=(number commit)
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+# Built once, then run side by side: one core each.
+cargo fuzz build --sanitizer none
+pids=()
+for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"
   echo "fuzz.sh: $target for ${seconds}s" >&2
-  if ! cargo fuzz run --sanitizer none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-    -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
-    tail -n 60 "$log" >&2
-    echo "fuzz.sh: $target failed; the input is in fuzz/artifacts/$target" >&2
-    exit 1
-  fi
-  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" >&2
+  cargo fuzz run --sanitizer none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+    -max_total_time="$seconds" -print_final_stats=1 >"$logs/$target" 2>&1 &
+  pids+=($!)
 done
+failed=0
+for i in "${!targets[@]}"; do
+  target="${targets[$i]}"
+  if wait "${pids[$i]}"; then
+    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$logs/$target" >&2
+  else
+    tail -n 60 "$logs/$target" >&2
+    echo "fuzz.sh: $target failed; the input is in fuzz/artifacts/$target" >&2
+    failed=1
+  fi
+done
+exit "$failed"
