@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Conn, get, post_form};
 use crate::procs::cpu_split;
-use crate::stats::quantile;
+use crate::stats::{median, quantile};
 use crate::{Fallible, fail};
 
 /// A valid view id (22 base64url characters of 16 zero bytes): the page
@@ -53,6 +53,25 @@ impl RoundResult {
     pub fn cpu_us_per_change(&self) -> f64 {
         self.cpu_seconds * 1e6 / self.requests.max(1) as f64
     }
+}
+
+/// The median over rounds of one figure of each.
+pub fn median_over(rounds: &[RoundResult], figure: &dyn Fn(&RoundResult) -> f64) -> Option<f64> {
+    median(&rounds.iter().map(figure).collect::<Vec<_>>())
+}
+
+/// The median of the per-round ratios of one figure, `a`'s to `b`'s.
+pub fn median_ratio(
+    a: &[RoundResult],
+    b: &[RoundResult],
+    figure: &dyn Fn(&RoundResult) -> f64,
+) -> Option<f64> {
+    median(&a.iter().zip(b).map(|(x, y)| figure(x) / figure(y)).collect::<Vec<_>>())
+}
+
+/// The change path of each session.
+pub fn change_paths(sids: &[String]) -> Arc<Vec<String>> {
+    Arc::new(sids.iter().map(|s| format!("/s/{s}/widgets/lbs")).collect())
 }
 
 /// Starts `n` sessions (`GET /` → 303 `/s/{sid}`) over `conns` connections.

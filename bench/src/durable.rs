@@ -4,10 +4,10 @@
 //! counters, and start-up with many stored sessions.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::change::{self, Target, create_sessions};
+use crate::change::{self, Target, change_paths, create_sessions, median_over, median_ratio};
 use crate::client::{Conn, get};
 use crate::procs::{Server, Spec};
 use crate::report::{Report, Verdict};
@@ -40,7 +40,7 @@ fn target(name: &str, server: &Server, sids: &[String]) -> Target {
         name: name.into(),
         addr: server.addr,
         pid: server.pid,
-        paths: Arc::new(sids.iter().map(|s| format!("/s/{s}/widgets/lbs")).collect()),
+        paths: change_paths(sids),
         extra_headers: String::new(),
     }
 }
@@ -51,10 +51,34 @@ pub async fn section(h: &Harness, plan: &Plan) -> Fallible<Report> {
     let _ = std::fs::remove_dir_all(&data);
     let data_env = data.to_string_lossy().into_owned();
     let disk_spec = h.app_spec(&[("DATA_DIR", &data_env)]);
+    let throughput = measure_throughput(h, plan, &disk_spec, &mut report).await?;
+    throughput_rows(&mut report, plan, &throughput);
+    // Start-up with many stored sessions: fill, stop, then time starts.
+    let _ = std::fs::remove_dir_all(&data);
+    let stored = fill(&disk_spec, &data, plan.stored, &mut report).await?;
+    let startup = measure_startup(&disk_spec, plan.starts).await?;
+    startup_rows(&mut report, plan, stored, &startup);
+    Ok(report)
+}
 
-    // Throughput and latency, alternating rounds, same load as section 1.
+/// The measured rounds on each store, and the disk store's own counters
+/// over them.
+struct Throughput {
+    memory: Vec<change::RoundResult>,
+    disk: Vec<change::RoundResult>,
+    commits: f64,
+    writes: f64,
+}
+
+/// Throughput and latency, alternating rounds, same load as section 1.
+async fn measure_throughput(
+    h: &Harness,
+    plan: &Plan,
+    disk_spec: &Spec,
+    report: &mut Report,
+) -> Fallible<Throughput> {
     let memory = h.start_app(&[]).await?;
-    let disk = Server::start(&disk_spec).await?;
+    let disk = Server::start(disk_spec).await?;
     memory.healthy(Duration::from_secs(10)).await?;
     disk.healthy(Duration::from_secs(10)).await?;
     let targets = [
@@ -85,21 +109,20 @@ pub async fn section(h: &Harness, plan: &Plan) -> Fallible<Report> {
     let writes = metric(disk.addr, "weight_converter_store_writes_total").await? - writes_before;
     memory.stop().await;
     disk.stop().await;
+    let [memory, disk] = results;
+    Ok(Throughput { memory, disk, commits, writes })
+}
 
-    let per = |i: usize, f: &dyn Fn(&change::RoundResult) -> f64| {
-        median(&results[i].iter().map(f).collect::<Vec<_>>())
-    };
-    let ratio = |f: &dyn Fn(&change::RoundResult) -> f64| {
-        median(&results[1].iter().zip(&results[0]).map(|(d, m)| f(d) / f(m)).collect::<Vec<_>>())
-    };
+/// DATA_DIR in the app column, the in-memory store in the baseline one.
+fn throughput_rows(report: &mut Report, plan: &Plan, t: &Throughput) {
     let rps = |r: &change::RoundResult| r.rps();
     let label = format!("{} conns, {} sessions", plan.conns, thousands(plan.sessions as f64));
-    let r = ratio(&rps);
+    let r = median_ratio(&t.disk, &t.memory, &rps);
     report.row(
         "12",
         format!("DATA_DIR: change throughput ({label}), beside in memory"),
-        format!("{} req/s", thousands(per(1, &rps).unwrap_or(0.0))),
-        format!("{} req/s", thousands(per(0, &rps).unwrap_or(0.0))),
+        format!("{} req/s", thousands(median_over(&t.disk, &rps).unwrap_or(0.0))),
+        format!("{} req/s", thousands(median_over(&t.memory, &rps).unwrap_or(0.0))),
         fmt_ratio(r),
         "≥ 0.5×",
         Verdict::from_goal(r.map(|r| r >= 0.5)),
@@ -111,14 +134,14 @@ pub async fn section(h: &Harness, plan: &Plan) -> Fallible<Report> {
         report.row(
             "12",
             format!("DATA_DIR: change {name} latency"),
-            fmt_ms(per(1, f).unwrap_or(0.0)),
-            fmt_ms(per(0, f).unwrap_or(0.0)),
-            fmt_ratio(ratio(f)),
+            fmt_ms(median_over(&t.disk, f).unwrap_or(0.0)),
+            fmt_ms(median_over(&t.memory, f).unwrap_or(0.0)),
+            fmt_ratio(median_ratio(&t.disk, &t.memory, f)),
             "–",
             Verdict::Info,
         );
     }
-    let per_fsync = (commits > 0.0).then(|| writes / commits);
+    let per_fsync = (t.commits > 0.0).then(|| t.writes / t.commits);
     report.row(
         "12",
         "DATA_DIR: changes per fsync under that load",
@@ -130,16 +153,18 @@ pub async fn section(h: &Harness, plan: &Plan) -> Fallible<Report> {
     );
     report.detail(format!(
         "DATA_DIR: {} durable commits for {} writes in the measured rounds",
-        thousands(commits),
-        thousands(writes)
+        thousands(t.commits),
+        thousands(t.writes)
     ));
+}
 
-    // Start-up with many stored sessions: fill, stop, then time starts.
-    let _ = std::fs::remove_dir_all(&data);
-    let filling = Server::start(&disk_spec).await?;
+/// Stores `wanted` sessions in the store at `data`, and stops its app;
+/// fails unless it then holds that many.
+async fn fill(spec: &Spec, data: &Path, wanted: usize, report: &mut Report) -> Fallible<usize> {
+    let filling = Server::start(spec).await?;
     filling.healthy(Duration::from_secs(10)).await?;
     let filled = Instant::now();
-    create_sessions(filling.addr, plan.stored, 32).await?;
+    create_sessions(filling.addr, wanted, 32).await?;
     let stored = metric(filling.addr, "weight_converter_sessions").await? as usize;
     report.detail(format!(
         "DATA_DIR: {} sessions stored in {:.1} s; file {}",
@@ -148,11 +173,36 @@ pub async fn section(h: &Harness, plan: &Plan) -> Fallible<Report> {
         fmt_bytes(std::fs::metadata(data.join("sessions.redb")).map_or(0, |m| m.len()) as f64)
     ));
     filling.stop().await;
-    if stored != plan.stored {
-        return fail(format!("stored {stored} sessions, not {}", plan.stored));
+    if stored != wanted {
+        return fail(format!("stored {stored} sessions, not {wanted}"));
     }
-    let (to_healthy, rss) = starts(&disk_spec, plan.starts).await?;
-    let started = median(&to_healthy);
+    Ok(stored)
+}
+
+/// Starts on the stored sessions: spawn to `/healthz` 200 in ms, after a
+/// clean stop and after a crash, and the RSS once healthy.
+struct Startup {
+    to_healthy: Vec<f64>,
+    rss: Vec<f64>,
+    after_crash: Vec<f64>,
+}
+
+async fn measure_startup(spec: &Spec, n: usize) -> Fallible<Startup> {
+    let (to_healthy, rss) = starts(spec, n).await?;
+    // After a crash redb checks the file before it opens it.
+    let mut after_crash = Vec::new();
+    for _ in 0..n.min(3) {
+        let server = Server::start(spec).await?;
+        server.healthy(Duration::from_secs(10)).await?;
+        server.crash().await;
+        let (times, _) = starts(spec, 1).await?;
+        after_crash.extend(times);
+    }
+    Ok(Startup { to_healthy, rss, after_crash })
+}
+
+fn startup_rows(report: &mut Report, plan: &Plan, stored: usize, startup: &Startup) {
+    let started = median(&startup.to_healthy);
     report.row(
         "12",
         format!(
@@ -166,23 +216,14 @@ pub async fn section(h: &Harness, plan: &Plan) -> Fallible<Report> {
         "≤ 200 ms",
         Verdict::from_goal(started.map(|t| t <= 200.0)),
     );
-    // After a crash redb checks the file before it opens it.
-    let mut after_crash = Vec::new();
-    for _ in 0..plan.starts.min(3) {
-        let server = Server::start(&disk_spec).await?;
-        server.healthy(Duration::from_secs(10)).await?;
-        server.crash().await;
-        let (times, _) = starts(&disk_spec, 1).await?;
-        after_crash.extend(times);
-    }
     report.row(
         "12",
         format!(
             "DATA_DIR: start to healthy after a SIGKILL, {} stored sessions (median of {})",
             thousands(stored as f64),
-            after_crash.len()
+            startup.after_crash.len()
         ),
-        fmt_ms(median(&after_crash).unwrap_or(0.0)),
+        fmt_ms(median(&startup.after_crash).unwrap_or(0.0)),
         "–",
         "–",
         "–",
@@ -191,13 +232,12 @@ pub async fn section(h: &Harness, plan: &Plan) -> Fallible<Report> {
     report.row(
         "12",
         format!("DATA_DIR: RSS once healthy with {} stored sessions", thousands(stored as f64)),
-        fmt_bytes(median(&rss).unwrap_or(0.0)),
+        fmt_bytes(median(&startup.rss).unwrap_or(0.0)),
         "–",
         "–",
         "–",
         Verdict::Info,
     );
-    Ok(report)
 }
 
 /// `n` starts on the stored sessions: spawn to `/healthz` 200, in ms, and

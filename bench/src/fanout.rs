@@ -11,8 +11,9 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::client::{Conn, SseIds, get, post_form};
-use crate::procs::cpu_seconds;
-use crate::{Fallible, fail};
+use crate::procs::{Server, cpu_seconds};
+use crate::stats::{ms, quantile, sorted_durations};
+use crate::{Fallible, Plan, fail};
 
 /// Streams are opened this many at a time, so the listen backlog never
 /// overflows (which would cost a one-second SYN retry).
@@ -220,6 +221,69 @@ impl Channel {
             Self::App { sid } => format!("/s/{sid}/events"),
             Self::Baseline { topic } => format!("/events/{topic}"),
         }
+    }
+}
+
+/// One round on one side: `n` views, then changes one at a time.
+pub struct Round {
+    /// The latencies, sorted, the warm-up change left out.
+    pub sorted: Vec<Duration>,
+    /// Changes made, the warm-up one included: what the CPU went on.
+    pub changes: usize,
+    /// CPU seconds the views' server used over all the changes.
+    pub server_cpu: f64,
+    /// CPU seconds this load generator used over all the changes.
+    pub client_cpu: f64,
+    /// How long the views took to open.
+    pub opened_in: Duration,
+}
+
+/// `n` views of `channel` on `views`, then one change to warm up and
+/// `plan.fanout_changes` more, made on `writer`; the views are closed
+/// after. A failed change fails with `label` and `n`.
+pub async fn round(
+    views: &Server,
+    writer: SocketAddr,
+    channel: &Channel,
+    n: usize,
+    plan: &Plan,
+    label: impl std::fmt::Debug,
+) -> Fallible<Round> {
+    let streams = Streams::open(views.addr, &[channel.events_path()], n).await?;
+    let opened_in = streams.opened_in;
+    let changes = plan.fanout_changes + 1;
+    let measured = measure(writer, views.pid, channel, &streams, changes, plan.fanout_spacing).await;
+    streams.close().await;
+    let measured = measured.map_err(|e| format!("{label:?}, N={n}: {e}"))?;
+    let mut latencies = measured.latencies;
+    latencies.remove(0);
+    Ok(Round {
+        sorted: sorted_durations(latencies),
+        changes,
+        server_cpu: measured.server_cpu,
+        client_cpu: measured.client_cpu,
+        opened_in,
+    })
+}
+
+/// Every round's latencies at one view count on two sides, measured in
+/// turn, and the per-round ratios of their quantiles, first over second.
+#[derive(Default)]
+pub struct Series {
+    pub first: Vec<Duration>,
+    pub second: Vec<Duration>,
+    pub p50_ratios: Vec<f64>,
+    pub p99_ratios: Vec<f64>,
+}
+
+impl Series {
+    /// One round's sorted latencies on each side.
+    pub fn add_round(&mut self, first: Vec<Duration>, second: Vec<Duration>) {
+        let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
+        self.p50_ratios.push(q(&first, 0.5) / q(&second, 0.5));
+        self.p99_ratios.push(q(&first, 0.99) / q(&second, 0.99));
+        self.first.extend(first);
+        self.second.extend(second);
     }
 }
 

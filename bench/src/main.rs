@@ -44,9 +44,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::change::{Target, VIEW, create_sessions};
+use crate::change::{Target, VIEW, change_paths, create_sessions, median_over, median_ratio};
 use crate::client::{Conn, get, post_form};
-use crate::fanout::{Channel, Streams};
+use crate::fanout::Channel;
 use crate::procs::{Kind, Server, Spec};
 use crate::report::{Report, Verdict};
 use crate::stats::{fmt_bytes, fmt_ms, fmt_ratio, median, ms, quantile, sorted_durations, thousands};
@@ -223,6 +223,19 @@ impl Plan {
             }
         }
     }
+
+    /// The durable section's plan: this one's load, and its own store size.
+    fn durable(&self, smoke: bool) -> durable::Plan {
+        durable::Plan {
+            sessions: self.sessions,
+            conns: self.conns,
+            duration: self.duration,
+            warmup: self.warmup,
+            rounds: self.rounds,
+            stored: if smoke { 2_000 } else { 100_000 },
+            starts: self.cold_starts,
+        }
+    }
 }
 
 /// Starts the servers under test.
@@ -324,82 +337,91 @@ async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
     let manifest_dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();
     let scratch = std::env::temp_dir().join(format!("loadgen-{}", std::process::id()));
-    let mut header =
-        vec![format!("## weight-converter: {} benchmark run", if options.smoke { "smoke" } else { "full" })];
-    let setup = async {
-        std::fs::create_dir_all(&scratch)?;
-        let built = match &options.app_bin {
-            Some(path) => path.clone(),
-            None => build_app(&manifest_dir, !options.smoke).await?,
-        };
-        // Run a private copy: others may rebuild target/ during the run.
-        let app_bin = scratch.join("weight-converter");
-        std::fs::copy(&built, &app_bin).map_err(|e| format!("copy {}: {e}", built.display()))?;
-        let harness = Harness {
-            app_bin,
-            self_exe: std::env::current_exe()?,
-            scratch: scratch.clone(),
-            change_bytes: 0,
-            event_bytes: 0,
-            spawned: AtomicUsize::new(0),
-        };
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(harness)
-    };
-    let source = match &options.app_bin {
-        Some(path) => format!("the given binary {}", path.display()),
-        None => format!("built from {} at {}", manifest_dir.display(), git_state(&manifest_dir)),
-    };
-    header.push(format!("\nApp source: {source}."));
-    let mut harness = match setup.await {
-        Ok(h) => h,
-        Err(e) => {
-            report.failure("setup", e);
-            let _ = std::fs::remove_dir_all(&scratch);
-            println!("{}", report.render(&header));
-            return report;
+    let header_line =
+        format!("## weight-converter: {} benchmark run", if options.smoke { "smoke" } else { "full" });
+    let mut header = vec![header_line, format!("\nApp source: {}.", app_source(options, &manifest_dir))];
+    match set_up(options, &manifest_dir, &scratch).await {
+        Ok(harness) => {
+            header.extend(machine_lines(&harness, pinning, nofile, &plan));
+            run_sections(&mut report, &harness, &plan, options, nofile, &manifest_dir).await;
         }
-    };
-    match probe_sizes(&harness).await {
-        Ok((change, event)) => (harness.change_bytes, harness.event_bytes) = (change, event),
-        Err(e) => {
-            report.failure("probing the app's response sizes", e);
-            let _ = std::fs::remove_dir_all(&scratch);
-            println!("{}", report.render(&header));
-            return report;
-        }
+        Err((step, e)) => report.failure(step, e),
     }
-    header.extend(machine_lines(&harness, pinning, nofile, &plan));
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!("{}", report.render(&header));
+    report
+}
 
+fn app_source(options: &Options, manifest_dir: &Path) -> String {
+    match &options.app_bin {
+        Some(path) => format!("the given binary {}", path.display()),
+        None => format!("built from {} at {}", manifest_dir.display(), git_state(manifest_dir)),
+    }
+}
+
+/// The harness, on a private copy of the app and with the baseline sized
+/// like it; on failure, the step that failed and why.
+async fn set_up(
+    options: &Options,
+    manifest_dir: &Path,
+    scratch: &Path,
+) -> Result<Harness, (&'static str, Box<dyn std::error::Error + Send + Sync>)> {
+    let mut harness = new_harness(options, manifest_dir, scratch).await.map_err(|e| ("setup", e))?;
+    (harness.change_bytes, harness.event_bytes) =
+        probe_sizes(&harness).await.map_err(|e| ("probing the app's response sizes", e))?;
+    Ok(harness)
+}
+
+async fn new_harness(options: &Options, manifest_dir: &Path, scratch: &Path) -> Fallible<Harness> {
+    std::fs::create_dir_all(scratch)?;
+    let built = match &options.app_bin {
+        Some(path) => path.clone(),
+        None => build_app(manifest_dir, !options.smoke).await?,
+    };
+    // Run a private copy: others may rebuild target/ during the run.
+    let app_bin = scratch.join("weight-converter");
+    std::fs::copy(&built, &app_bin).map_err(|e| format!("copy {}: {e}", built.display()))?;
+    Ok(Harness {
+        app_bin,
+        self_exe: std::env::current_exe()?,
+        scratch: scratch.to_path_buf(),
+        change_bytes: 0,
+        event_bytes: 0,
+        spawned: AtomicUsize::new(0),
+    })
+}
+
+/// Each section the options ask for, in the table's order.
+async fn run_sections(
+    report: &mut Report,
+    harness: &Harness,
+    plan: &Plan,
+    options: &Options,
+    nofile: u64,
+    manifest_dir: &Path,
+) {
     if options.wants("change") {
-        section(&mut report, "change round trip", change_section(&harness, &plan, options)).await;
+        section(report, "change round trip", change_section(harness, plan, options)).await;
     }
     if options.wants("instructions") && options.instructions {
-        section(&mut report, "instructions per change", instructions_section(&harness)).await;
+        section(report, "instructions per change", instructions_section(harness)).await;
     }
     if options.wants("fanout") {
-        section(&mut report, "fan-out", fanout_section(&harness, &plan, nofile)).await;
+        section(report, "fan-out", fanout_section(harness, plan, nofile)).await;
     }
     if options.wants("memory") {
-        section(&mut report, "memory", memory_section(&harness, &plan, nofile)).await;
+        section(report, "memory", memory_section(harness, plan, nofile)).await;
     }
     if options.wants("start") {
-        section(&mut report, "start and first load", start_section(&harness, &plan)).await;
+        section(report, "start and first load", start_section(harness, plan)).await;
     }
     if options.wants("durable") {
-        let durable = durable::Plan {
-            sessions: plan.sessions,
-            conns: plan.conns,
-            duration: plan.duration,
-            warmup: plan.warmup,
-            rounds: plan.rounds,
-            stored: if options.smoke { 2_000 } else { 100_000 },
-            starts: plan.cold_starts,
-        };
-        section(&mut report, "durable", durable::section(&harness, &durable)).await;
+        let durable = plan.durable(options.smoke);
+        section(report, "durable", durable::section(harness, &durable)).await;
     }
     if options.wants("browser") || options.wants("start") && options.only.is_none() {
         if options.browser {
-            section(&mut report, "browser", browser_section(&harness, &plan)).await;
+            section(report, "browser", browser_section(harness, plan)).await;
         } else {
             report.row(
                 "4c",
@@ -414,22 +436,18 @@ async fn run(options: &Options, pinning: &str, nofile: u64) -> Report {
     }
     if options.wants("tabs") && options.browser {
         let counts = options.tabs.clone().unwrap_or_else(|| vec![TABS]);
-        section(&mut report, "tabs", tabs_section(&harness, options.tabs_before_bin.as_deref(), &counts))
-            .await;
+        section(report, "tabs", tabs_section(harness, options.tabs_before_bin.as_deref(), &counts)).await;
     }
     if options.wants("redis") {
         let setup = redis::Setup { smoke: options.smoke, diagnostics: options.diagnostics, nofile };
-        section(&mut report, "redis", redis::section(&harness, &plan, setup)).await;
+        section(report, "redis", redis::section(harness, plan, setup)).await;
     }
     if let Some(length) = options.soak.filter(|_| options.wants("soak")) {
-        section(&mut report, "soak", soak_section(&harness, length)).await;
+        section(report, "soak", soak_section(harness, length)).await;
     }
     if options.wants("criterion") && options.criterion {
-        section(&mut report, "criterion micro-benchmarks", criterion_section(&manifest_dir)).await;
+        section(report, "criterion micro-benchmarks", criterion_section(manifest_dir)).await;
     }
-    let _ = std::fs::remove_dir_all(&scratch);
-    println!("{}", report.render(&header));
-    report
 }
 
 /// Runs one section; its failure is recorded and the run goes on.
@@ -574,71 +592,76 @@ struct Contender {
     results: Vec<change::RoundResult>,
 }
 
+impl Contender {
+    fn on(name: &str, server: &Server, paths: Arc<Vec<String>>, extra_headers: &str) -> Self {
+        let target = Target {
+            name: name.into(),
+            addr: server.addr,
+            pid: server.pid,
+            paths,
+            extra_headers: extra_headers.into(),
+        };
+        Contender { target, results: Vec::new() }
+    }
+}
+
 async fn change_section(h: &Harness, plan: &Plan, options: &Options) -> Fallible<Report> {
     let mut report = Report::default();
     let app = h.start_app(&[]).await?;
     let base = h.start_baseline().await?;
     app.healthy(Duration::from_secs(10)).await?;
     base.healthy(Duration::from_secs(10)).await?;
-    let sids = create_sessions(app.addr, plan.sessions, 16).await?;
-    let app_paths: Arc<Vec<String>> = Arc::new(sids.iter().map(|s| format!("/s/{s}/widgets/lbs")).collect());
+    let app_paths = change_paths(&create_sessions(app.addr, plan.sessions, 16).await?);
     let mut contenders = vec![
-        Contender {
-            target: Target {
-                name: "app".into(),
-                addr: app.addr,
-                pid: app.pid,
-                paths: Arc::clone(&app_paths),
-                extra_headers: String::new(),
-            },
-            results: Vec::new(),
-        },
-        Contender {
-            target: Target {
-                name: "baseline".into(),
-                addr: base.addr,
-                pid: base.pid,
-                paths: Arc::new(vec!["/change".into()]),
-                extra_headers: String::new(),
-            },
-            results: Vec::new(),
-        },
+        Contender::on("app", &app, Arc::clone(&app_paths), ""),
+        Contender::on("baseline", &base, Arc::new(vec!["/change".into()]), ""),
     ];
-    // Diagnostics: where the app's time goes. The same app with a
-    // browser's Accept-Encoding, and a second app logging warnings only.
     let quiet = if options.diagnostics {
-        contenders.push(Contender {
-            target: Target {
-                name: "app, browser's Accept-Encoding".into(),
-                addr: app.addr,
-                pid: app.pid,
-                paths: Arc::clone(&app_paths),
-                extra_headers: "Accept-Encoding: gzip, deflate, br, zstd\r\n".into(),
-            },
-            results: Vec::new(),
-        });
-        let quiet = h.start_app(&[("RUST_LOG", "warn")]).await?;
-        quiet.healthy(Duration::from_secs(10)).await?;
-        let sids = create_sessions(quiet.addr, plan.sessions, 16).await?;
-        contenders.push(Contender {
-            target: Target {
-                name: "app, RUST_LOG=warn".into(),
-                addr: quiet.addr,
-                pid: quiet.pid,
-                paths: Arc::new(sids.iter().map(|s| format!("/s/{s}/widgets/lbs")).collect()),
-                extra_headers: String::new(),
-            },
-            results: Vec::new(),
-        });
-        Some(quiet)
+        Some(add_diagnostics(h, plan, &app, &app_paths, &mut contenders).await?)
     } else {
         None
     };
-
     for (i, c) in contenders.iter().enumerate() {
         change::round(&c.target, plan.conns, plan.warmup, 1000 + i as u64).await?;
     }
     let rss_before = app.rss_bytes()? as f64;
+    measure_change_rounds(&mut contenders, plan, &mut report).await?;
+    report.detail(rss_under_load(&app, rss_before, &contenders).await?);
+    change_rows(&mut report, plan, &contenders);
+    if let Some(quiet) = quiet {
+        quiet.stop().await;
+    }
+    app.stop().await;
+    base.stop().await;
+    Ok(report)
+}
+
+/// Diagnostics: where the app's time goes. The same app with a browser's
+/// Accept-Encoding, and a second app logging warnings only, which is
+/// returned to be stopped after the rounds.
+async fn add_diagnostics(
+    h: &Harness,
+    plan: &Plan,
+    app: &Server,
+    app_paths: &Arc<Vec<String>>,
+    contenders: &mut Vec<Contender>,
+) -> Fallible<Server> {
+    let browser_encoding = "Accept-Encoding: gzip, deflate, br, zstd\r\n";
+    let name = "app, browser's Accept-Encoding";
+    contenders.push(Contender::on(name, app, Arc::clone(app_paths), browser_encoding));
+    let quiet = h.start_app(&[("RUST_LOG", "warn")]).await?;
+    quiet.healthy(Duration::from_secs(10)).await?;
+    let sids = create_sessions(quiet.addr, plan.sessions, 16).await?;
+    contenders.push(Contender::on("app, RUST_LOG=warn", &quiet, change_paths(&sids), ""));
+    Ok(quiet)
+}
+
+/// The measured rounds, alternating between the contenders.
+async fn measure_change_rounds(
+    contenders: &mut [Contender],
+    plan: &Plan,
+    report: &mut Report,
+) -> Fallible<()> {
     for round in 0..plan.rounds {
         for (i, c) in contenders.iter_mut().enumerate() {
             let result = change::round(&c.target, plan.conns, plan.duration, (round * 10 + i) as u64).await?;
@@ -656,7 +679,11 @@ async fn change_section(h: &Harness, plan: &Plan, options: &Options) -> Fallible
             c.results.push(result);
         }
     }
-    // Memory under load: does the app keep anything per request?
+    Ok(())
+}
+
+/// Memory under load: does the app keep anything per request?
+async fn rss_under_load(app: &Server, rss_before: f64, contenders: &[Contender]) -> Fallible<String> {
     let rss_after = app.rss_bytes()? as f64;
     let changes: u64 = contenders
         .iter()
@@ -666,44 +693,47 @@ async fn change_section(h: &Harness, plan: &Plan, options: &Options) -> Fallible
         .sum();
     app_open_streams(app.addr).await?; // a scrape of /metrics
     tokio::time::sleep(Duration::from_millis(300)).await;
-    report.detail(format!(
+    Ok(format!(
         "app RSS {} before the measured rounds, {} after {} more changes ({:.1} B per change), {} after one GET /metrics",
         fmt_bytes(rss_before),
         fmt_bytes(rss_after),
         thousands(changes as f64),
         (rss_after - rss_before) / changes.max(1) as f64,
         fmt_bytes(app.rss_bytes()? as f64)
-    ));
-    let per_round = |c: &Contender, f: &dyn Fn(&change::RoundResult) -> f64| -> Vec<f64> {
-        c.results.iter().map(f).collect()
-    };
-    let ratio = |a: &Contender, b: &Contender, f: &dyn Fn(&change::RoundResult) -> f64| -> Option<f64> {
-        median(&a.results.iter().zip(&b.results).map(|(x, y)| f(x) / f(y)).collect::<Vec<_>>())
-    };
-    let rps = |r: &change::RoundResult| r.rps();
+    ))
+}
+
+fn rps(r: &change::RoundResult) -> f64 {
+    r.rps()
+}
+
+fn cpu_per_change(r: &change::RoundResult) -> f64 {
+    r.cpu_us_per_change()
+}
+
+/// The app against the baseline, then each diagnostic against the baseline.
+fn change_rows(report: &mut Report, plan: &Plan, contenders: &[Contender]) {
+    let (a, b) = (&contenders[0].results, &contenders[1].results);
     let p50 = |r: &change::RoundResult| ms(r.p50());
     let p99 = |r: &change::RoundResult| ms(r.p99());
-    let cpu = |r: &change::RoundResult| r.cpu_us_per_change();
-    let (a, b) = (&contenders[0], &contenders[1]);
     let label = format!("{} conns, {} sessions", plan.conns, thousands(plan.sessions as f64));
-
-    let r = ratio(a, b, &rps);
+    let r = median_ratio(a, b, &rps);
     report.row(
         "1",
         format!("Change round trip: throughput ({label})"),
-        format!("{} req/s", thousands(median(&per_round(a, &rps)).unwrap_or(0.0))),
-        format!("{} req/s", thousands(median(&per_round(b, &rps)).unwrap_or(0.0))),
+        format!("{} req/s", thousands(median_over(a, &rps).unwrap_or(0.0))),
+        format!("{} req/s", thousands(median_over(b, &rps).unwrap_or(0.0))),
         fmt_ratio(r),
         "≥ 0.85×",
         Verdict::from_goal(r.map(|r| r >= 0.85)),
     );
     for (name, f) in [("p50", &p50 as &dyn Fn(&change::RoundResult) -> f64), ("p99", &p99)] {
-        let r = ratio(a, b, f);
+        let r = median_ratio(a, b, f);
         report.row(
             "1",
             format!("Change round trip: {name} latency"),
-            fmt_ms(median(&per_round(a, f)).unwrap_or(0.0)),
-            fmt_ms(median(&per_round(b, f)).unwrap_or(0.0)),
+            fmt_ms(median_over(a, f).unwrap_or(0.0)),
+            fmt_ms(median_over(b, f).unwrap_or(0.0)),
             fmt_ratio(r),
             "≤ 1.25×",
             Verdict::from_goal(r.map(|r| r <= 1.25)),
@@ -712,33 +742,36 @@ async fn change_section(h: &Harness, plan: &Plan, options: &Options) -> Fallible
     report.row(
         "1",
         "Change round trip: server CPU per change",
-        format!("{:.1} µs", median(&per_round(a, &cpu)).unwrap_or(0.0)),
-        format!("{:.1} µs", median(&per_round(b, &cpu)).unwrap_or(0.0)),
-        fmt_ratio(ratio(a, b, &cpu)),
+        format!("{:.1} µs", median_over(a, &cpu_per_change).unwrap_or(0.0)),
+        format!("{:.1} µs", median_over(b, &cpu_per_change).unwrap_or(0.0)),
+        fmt_ratio(median_ratio(a, b, &cpu_per_change)),
         "–",
         Verdict::Info,
     );
     for c in &contenders[2..] {
-        report.row(
-            "1d",
-            format!("Diagnostic, {}: throughput · CPU per change", c.target.name),
-            format!(
-                "{} req/s · {:.1} µs",
-                thousands(median(&per_round(c, &rps)).unwrap_or(0.0)),
-                median(&per_round(c, &cpu)).unwrap_or(0.0)
-            ),
-            "",
-            format!("{} · {}", fmt_ratio(ratio(c, b, &rps)), fmt_ratio(ratio(c, b, &cpu))),
-            "–",
-            Verdict::Info,
-        );
+        diagnostic_row(report, c, b);
     }
-    if let Some(quiet) = quiet {
-        quiet.stop().await;
-    }
-    app.stop().await;
-    base.stop().await;
-    Ok(report)
+}
+
+fn diagnostic_row(report: &mut Report, diagnostic: &Contender, baseline: &[change::RoundResult]) {
+    let d = &diagnostic.results;
+    report.row(
+        "1d",
+        format!("Diagnostic, {}: throughput · CPU per change", diagnostic.target.name),
+        format!(
+            "{} req/s · {:.1} µs",
+            thousands(median_over(d, &rps).unwrap_or(0.0)),
+            median_over(d, &cpu_per_change).unwrap_or(0.0)
+        ),
+        "",
+        format!(
+            "{} · {}",
+            fmt_ratio(median_ratio(d, baseline, &rps)),
+            fmt_ratio(median_ratio(d, baseline, &cpu_per_change))
+        ),
+        "–",
+        Verdict::Info,
+    );
 }
 
 // ------------------------------------------------------------------ 2. fan-out
@@ -764,113 +797,114 @@ async fn fanout_section(h: &Harness, plan: &Plan, nofile: u64) -> Fallible<Repor
             report.failure(&format!("fan-out N={n}"), format!("the open-file limit {nofile} is too low"));
             continue;
         }
-        let mut app_all = Vec::new();
-        let mut base_all = Vec::new();
-        let mut ratios_p50 = Vec::new();
-        let mut ratios_p99 = Vec::new();
+        let mut series = fanout::Series::default();
         for round in 0..plan.fanout_rounds {
-            let mut per_server = Vec::new();
-            for server in [&mut app, &mut base] {
-                let channel = match server.kind {
-                    Kind::App => Channel::App { sid: create_sessions(server.addr, 1, 1).await?.remove(0) },
-                    Kind::Baseline => Channel::Baseline { topic: format!("n{n}r{round}") },
-                };
-                let streams = Streams::open(server.addr, &[channel.events_path()], n).await?;
-                let opened_in = streams.opened_in;
-                // One change to warm up, not counted.
-                let measured = fanout::measure(
-                    server.addr,
-                    server.pid,
-                    &channel,
-                    &streams,
-                    plan.fanout_changes + 1,
-                    plan.fanout_spacing,
-                )
-                .await;
-                streams.close().await;
-                let measured = measured.map_err(|e| format!("{:?}, N={n}: {e}", server.kind))?;
-                let per_change = |cpu: f64| cpu * 1e6 / (plan.fanout_changes + 1) as f64;
-                let measured_cpu = measured.server_cpu;
-                let (server_us, client_us) =
-                    (per_change(measured.server_cpu), per_change(measured.client_cpu));
-                let mut latencies = measured.latencies;
-                latencies.remove(0);
-                server.check_alive()?;
-                if server.kind == Kind::App {
-                    // The app must notice the closed streams (no leak).
-                    let deadline = Instant::now() + Duration::from_secs(10);
-                    while app_open_streams(server.addr).await? > 0 {
-                        if Instant::now() > deadline {
-                            let left = app_open_streams(server.addr).await?;
-                            report.failure(
-                                &format!("fan-out N={n}"),
-                                format!("{left} streams still open 10 s after closing"),
-                            );
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-                let sorted = sorted_durations(latencies);
-                // /proc counts CPU in 10 ms ticks: too coarse below ~100 ms.
-                let cpu = if measured_cpu >= 0.1 {
-                    format!(
-                        "CPU per change: server {}, load generator {} ({:.1} µs per view on the server)",
-                        fmt_ms(server_us / 1e3),
-                        fmt_ms(client_us / 1e3),
-                        server_us / n as f64
-                    )
-                } else {
-                    "CPU too little to count".to_owned()
-                };
-                report.detail(format!(
-                    "fan-out N={n} round {}: {:?}: p50 {}, p99 {}, max {}; {cpu}; {} opened in {}",
-                    round + 1,
-                    server.kind,
-                    fmt_ms(ms(quantile(&sorted, 0.5).unwrap_or_default())),
-                    fmt_ms(ms(quantile(&sorted, 0.99).unwrap_or_default())),
-                    fmt_ms(ms(*sorted.last().unwrap_or(&Duration::ZERO))),
-                    if n == 1 { "1 stream".to_owned() } else { format!("{} streams", thousands(n as f64)) },
-                    fmt_ms(ms(opened_in))
-                ));
-                per_server.push(sorted);
-            }
-            let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
-            ratios_p50.push(q(&per_server[0], 0.5) / q(&per_server[1], 0.5));
-            ratios_p99.push(q(&per_server[0], 0.99) / q(&per_server[1], 0.99));
-            app_all.extend_from_slice(&per_server[0]);
-            base_all.extend_from_slice(&per_server[1]);
+            let on_app = fanout_once(&mut app, n, plan, round, &mut report).await?;
+            let on_base = fanout_once(&mut base, n, plan, round, &mut report).await?;
+            series.add_round(on_app, on_base);
         }
-        let (app_all, base_all) = (sorted_durations(app_all), sorted_durations(base_all));
-        let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
-        let goal = match n {
-            1_000 => Some(5.0),
-            10_000 => Some(50.0),
-            _ => None,
-        };
-        report.row(
-            "2",
-            format!("Fan-out, {}: p50 change → all views", views(n)),
-            fmt_ms(q(&app_all, 0.5)),
-            fmt_ms(q(&base_all, 0.5)),
-            fmt_ratio(median(&ratios_p50)),
-            "–",
-            Verdict::Info,
-        );
-        let p99 = q(&app_all, 0.99);
-        report.row(
-            "2",
-            format!("Fan-out, {}: p99 change → all views", views(n)),
-            fmt_ms(p99),
-            fmt_ms(q(&base_all, 0.99)),
-            fmt_ratio(median(&ratios_p99)),
-            goal.map_or_else(|| "–".to_owned(), |g| format!("≤ {g} ms")),
-            goal.map_or(Verdict::Info, |g| Verdict::from_goal(Some(p99 <= g))),
-        );
+        fanout_rows(&mut report, n, series);
     }
     app.stop().await;
     base.stop().await;
     Ok(report)
+}
+
+/// `n` views of a fresh channel on `server`, then changes one at a time;
+/// returns the sorted latencies, the warm-up change left out.
+async fn fanout_once(
+    server: &mut Server,
+    n: usize,
+    plan: &Plan,
+    round: usize,
+    report: &mut Report,
+) -> Fallible<Vec<Duration>> {
+    let channel = match server.kind {
+        Kind::App => Channel::App { sid: create_sessions(server.addr, 1, 1).await?.remove(0) },
+        Kind::Baseline => Channel::Baseline { topic: format!("n{n}r{round}") },
+    };
+    let measured = fanout::round(server, server.addr, &channel, n, plan, server.kind).await?;
+    server.check_alive()?;
+    if server.kind == Kind::App {
+        app_streams_closed(server, n, report).await?;
+    }
+    let cpu = fanout_cpu(&measured, n);
+    report.detail(format!(
+        "fan-out N={n} round {}: {:?}: p50 {}, p99 {}, max {}; {cpu}; {} opened in {}",
+        round + 1,
+        server.kind,
+        fmt_ms(ms(quantile(&measured.sorted, 0.5).unwrap_or_default())),
+        fmt_ms(ms(quantile(&measured.sorted, 0.99).unwrap_or_default())),
+        fmt_ms(ms(*measured.sorted.last().unwrap_or(&Duration::ZERO))),
+        if n == 1 { "1 stream".to_owned() } else { format!("{} streams", thousands(n as f64)) },
+        fmt_ms(ms(measured.opened_in))
+    ));
+    Ok(measured.sorted)
+}
+
+/// Server and load-generator CPU per change to `n` views, or that there
+/// was too little to count.
+fn fanout_cpu(measured: &fanout::Round, n: usize) -> String {
+    let per_change = |cpu: f64| cpu * 1e6 / measured.changes as f64;
+    let (server_us, client_us) = (per_change(measured.server_cpu), per_change(measured.client_cpu));
+    // /proc counts CPU in 10 ms ticks: too coarse below ~100 ms.
+    if measured.server_cpu >= 0.1 {
+        format!(
+            "CPU per change: server {}, load generator {} ({:.1} µs per view on the server)",
+            fmt_ms(server_us / 1e3),
+            fmt_ms(client_us / 1e3),
+            server_us / n as f64
+        )
+    } else {
+        "CPU too little to count".to_owned()
+    }
+}
+
+/// The app must notice the closed streams (no leak); if it has not within
+/// 10 s, that is recorded and the section goes on.
+async fn app_streams_closed(app: &Server, n: usize, report: &mut Report) -> Fallible<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app_open_streams(app.addr).await? > 0 {
+        if Instant::now() > deadline {
+            let left = app_open_streams(app.addr).await?;
+            report
+                .failure(&format!("fan-out N={n}"), format!("{left} streams still open 10 s after closing"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// The app in the app column, the baseline in the baseline one; a goal
+/// for p99 at some view counts only.
+fn fanout_rows(report: &mut Report, n: usize, series: fanout::Series) {
+    let (app_all, base_all) = (sorted_durations(series.first), sorted_durations(series.second));
+    let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
+    let goal = match n {
+        1_000 => Some(5.0),
+        10_000 => Some(50.0),
+        _ => None,
+    };
+    report.row(
+        "2",
+        format!("Fan-out, {}: p50 change → all views", views(n)),
+        fmt_ms(q(&app_all, 0.5)),
+        fmt_ms(q(&base_all, 0.5)),
+        fmt_ratio(median(&series.p50_ratios)),
+        "–",
+        Verdict::Info,
+    );
+    let p99 = q(&app_all, 0.99);
+    report.row(
+        "2",
+        format!("Fan-out, {}: p99 change → all views", views(n)),
+        fmt_ms(p99),
+        fmt_ms(q(&base_all, 0.99)),
+        fmt_ratio(median(&series.p99_ratios)),
+        goal.map_or_else(|| "–".to_owned(), |g| format!("≤ {g} ms")),
+        goal.map_or(Verdict::Info, |g| Verdict::from_goal(Some(p99 <= g))),
+    );
 }
 
 fn views(n: usize) -> String {
@@ -1192,20 +1226,30 @@ async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
     let app = h.start_app(&[]).await?;
     app.healthy(Duration::from_secs(10)).await?;
     let t = browser::measure(app.addr, plan.browser_tries, &h.scratch).await;
-    // How many widget POSTs the tries made (the app counts requests by route).
-    let posts = async {
-        let mut conn = Conn::connect(app.addr).await?;
-        let metrics = conn.roundtrip(&get(&app.addr, "/metrics", ""), true).await?.text();
-        let count = metrics
-            .lines()
-            .filter(|l| l.contains("_count") && l.contains("widgets") && l.contains("POST"))
-            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-            .sum::<f64>();
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(count)
-    }
-    .await;
+    let posts = widget_posts(app.addr).await;
     app.stop().await;
     let t = t?;
+    browser_details(&mut report, &t);
+    if let Ok(posts) = posts {
+        report.detail(posts_per_enter(&t, posts));
+    }
+    browser_rows(&mut report, &t);
+    Ok(report)
+}
+
+/// How many widget POSTs the app has answered (it counts requests by route).
+async fn widget_posts(addr: std::net::SocketAddr) -> Fallible<f64> {
+    let mut conn = Conn::connect(addr).await?;
+    let metrics = conn.roundtrip(&get(&addr, "/metrics", ""), true).await?.text();
+    let count = metrics
+        .lines()
+        .filter(|l| l.contains("_count") && l.contains("widgets") && l.contains("POST"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum::<f64>();
+    Ok(count)
+}
+
+fn browser_details(report: &mut Report, t: &browser::Timings) {
     let mut sorted = t.enter_to_kg.clone();
     sorted.sort_by(f64::total_cmp);
     report.detail(format!(
@@ -1224,8 +1268,12 @@ async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
         fmt_ms(median(&t.xhr_upload_post).unwrap_or(0.0)),
         fmt_ms(median(&t.htmx_post).unwrap_or(0.0))
     ));
-    // Where the time goes, event by event (median over tries of when each
-    // first fired after Enter).
+    report.detail(format!("browser: after Enter (medians): {}", phases_after_enter(t)));
+}
+
+/// Where the time goes, event by event: the median over tries of when each
+/// first fired after Enter, earliest first.
+fn phases_after_enter(t: &browser::Timings) -> String {
     let mut names: Vec<String> = t.phases.iter().flatten().map(|(n, _)| n.clone()).collect();
     names.sort();
     names.dedup();
@@ -1238,24 +1286,26 @@ async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
         })
         .collect();
     phases.sort_by(|a, b| a.0.total_cmp(&b.0));
-    report.detail(format!(
-        "browser: after Enter (medians): {}",
-        phases.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join(", ")
-    ));
-    if let Ok(posts) = posts {
-        let enters = t.enter_to_kg.len() + 2;
-        // The scripted changes and the bare POSTs went to the same route.
-        let posts = posts
-            - (t.change_to_kg.len()
-                + t.fetch_post.len()
-                + t.xhr_post.len()
-                + t.xhr_upload_post.len()
-                + t.htmx_post.len()) as f64;
-        report.detail(format!(
-            "browser: {enters} Enter presses made {posts} widget POSTs ({:.1} per Enter)",
-            posts / enters as f64
-        ));
-    }
+    phases.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join(", ")
+}
+
+/// `posts`, the app's count of widget POSTs, per Enter press.
+fn posts_per_enter(t: &browser::Timings, posts: f64) -> String {
+    let enters = t.enter_to_kg.len() + 2;
+    // The scripted changes and the bare POSTs went to the same route.
+    let posts = posts
+        - (t.change_to_kg.len()
+            + t.fetch_post.len()
+            + t.xhr_post.len()
+            + t.xhr_upload_post.len()
+            + t.htmx_post.len()) as f64;
+    format!(
+        "browser: {enters} Enter presses made {posts} widget POSTs ({:.1} per Enter)",
+        posts / enters as f64
+    )
+}
+
+fn browser_rows(report: &mut Report, t: &browser::Timings) {
     let med = median(&t.enter_to_kg).unwrap_or(f64::NAN);
     let floor = median(&t.fetch_floor).unwrap_or(f64::NAN);
     report.row(
@@ -1280,7 +1330,6 @@ async fn browser_section(h: &Harness, plan: &Plan) -> Fallible<Report> {
         "≤ 2×",
         Verdict::from_goal(Some(med <= 2.0 * xhr)),
     );
-    Ok(report)
 }
 
 // ------------------------------------------------------------------ 1i. instructions

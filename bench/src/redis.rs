@@ -661,55 +661,36 @@ enum ChangeOn {
     SameReplica,
 }
 
-/// The latencies of every round at one view count, both ways.
-#[derive(Default)]
-struct FanoutSeries {
-    cross: Vec<Duration>,
-    same: Vec<Duration>,
-    p50_ratios: Vec<f64>,
-    p99_ratios: Vec<f64>,
-}
-
-impl FanoutSeries {
-    fn add_round(&mut self, cross: Vec<Duration>, same: Vec<Duration>) {
-        let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
-        self.p50_ratios.push(q(&cross, 0.5) / q(&same, 0.5));
-        self.p99_ratios.push(q(&cross, 0.99) / q(&same, 0.99));
-        self.cross.extend(cross);
-        self.same.extend(same);
-    }
-
-    /// Cross-replica in the app column, same-replica in the baseline one.
-    fn rows(self, report: &mut Report, n: usize, goal_at: usize) {
-        let (cross, same) = (sorted_durations(self.cross), sorted_durations(self.same));
-        let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
-        let views = if n == 1 { "1 view".to_owned() } else { format!("{} views", thousands(n as f64)) };
-        let what = |p| format!("Redis: fan-out across replicas vs on one, {views}: {p} change → all views");
-        let p99_ratio = median(&self.p99_ratios);
-        let (goal, verdict) = if n == goal_at {
-            ("cross ≤ 2× same", Verdict::from_goal(p99_ratio.map(|r| r <= 2.0)))
-        } else {
-            ("–", Verdict::Info)
-        };
-        report.row(
-            "9d",
-            what("p50"),
-            fmt_ms(q(&cross, 0.5)),
-            fmt_ms(q(&same, 0.5)),
-            fmt_ratio(median(&self.p50_ratios)),
-            "–",
-            Verdict::Info,
-        );
-        report.row(
-            "9d",
-            what("p99"),
-            fmt_ms(q(&cross, 0.99)),
-            fmt_ms(q(&same, 0.99)),
-            fmt_ratio(p99_ratio),
-            goal,
-            verdict,
-        );
-    }
+/// Cross-replica in the app column, same-replica in the baseline one.
+fn fanout_rows(report: &mut Report, series: fanout::Series, n: usize, goal_at: usize) {
+    let (cross, same) = (sorted_durations(series.first), sorted_durations(series.second));
+    let q = |s: &[Duration], p| ms(quantile(s, p).unwrap_or_default());
+    let views = if n == 1 { "1 view".to_owned() } else { format!("{} views", thousands(n as f64)) };
+    let what = |p| format!("Redis: fan-out across replicas vs on one, {views}: {p} change → all views");
+    let p99_ratio = median(&series.p99_ratios);
+    let (goal, verdict) = if n == goal_at {
+        ("cross ≤ 2× same", Verdict::from_goal(p99_ratio.map(|r| r <= 2.0)))
+    } else {
+        ("–", Verdict::Info)
+    };
+    report.row(
+        "9d",
+        what("p50"),
+        fmt_ms(q(&cross, 0.5)),
+        fmt_ms(q(&same, 0.5)),
+        fmt_ratio(median(&series.p50_ratios)),
+        "–",
+        Verdict::Info,
+    );
+    report.row(
+        "9d",
+        what("p99"),
+        fmt_ms(q(&cross, 0.99)),
+        fmt_ms(q(&same, 0.99)),
+        fmt_ratio(p99_ratio),
+        goal,
+        verdict,
+    );
 }
 
 async fn cross_replica_fanout(
@@ -727,13 +708,13 @@ async fn cross_replica_fanout(
                 .failure(&format!("redis fan-out N={n}"), format!("the open-file limit {nofile} is too low"));
             continue;
         }
-        let mut series = FanoutSeries::default();
+        let mut series = fanout::Series::default();
         for round in 0..sizes.fanout_rounds {
             let cross = fanout_once(replicas, n, ChangeOn::OtherReplica, plan, round, &mut report).await?;
             let same = fanout_once(replicas, n, ChangeOn::SameReplica, plan, round, &mut report).await?;
             series.add_round(cross, same);
         }
-        series.rows(&mut report, n, goal_at);
+        fanout_rows(&mut report, series, n, goal_at);
     }
     Ok(report)
 }
@@ -754,23 +735,15 @@ async fn fanout_once(
         ChangeOn::SameReplica => b,
     };
     let channel = Channel::App { sid: create_sessions(b.addr, 1, 1).await?.remove(0) };
-    let streams = Streams::open(b.addr, &[channel.events_path()], n).await?;
-    let opened_in = streams.opened_in;
-    let changes = plan.fanout_changes + 1;
-    let measured =
-        fanout::measure(writer.addr, b.pid, &channel, &streams, changes, plan.fanout_spacing).await;
-    streams.close().await;
-    let measured = measured.map_err(|e| format!("{change_on:?}, N={n}: {e}"))?;
+    let measured = fanout::round(b, writer.addr, &channel, n, plan, change_on).await?;
     streams_closed(b).await?;
-    let mut latencies = measured.latencies;
-    latencies.remove(0);
-    let sorted = sorted_durations(latencies);
     // /proc counts CPU in 10 ms ticks: too coarse below ~100 ms.
     let cpu = if measured.server_cpu >= 0.1 {
-        format!("B's CPU per change {}", fmt_ms(measured.server_cpu * 1e3 / changes as f64))
+        format!("B's CPU per change {}", fmt_ms(measured.server_cpu * 1e3 / measured.changes as f64))
     } else {
         "B's CPU too little to count".to_owned()
     };
+    let (sorted, opened_in) = (measured.sorted, measured.opened_in);
     report.detail(format!(
         "redis fan-out N={n} round {}: change on {change_on:?}: p50 {}, p99 {}, max {}; {cpu}; views opened in {}",
         round + 1,
