@@ -27,9 +27,10 @@ fi
 # two builds do not wait on each other's lock: its long single-threaded end
 # (one codegen unit, LTO) overlaps the tests' build.
 static_path="$(mktemp)"
-trap 'rm -f "$static_path"' EXIT
 CARGO_TARGET_DIR=target/static ./scripts/build-static.sh >"$static_path" &
 static_build=$!
+# If the tests' build fails, the static build does not run on alone.
+trap 'pkill -P "$static_build" 2>/dev/null || true; kill "$static_build" 2>/dev/null || true; rm -f "$static_path"' EXIT
 # The whole workspace in one build (the benchmark harness too), so CI's smoke
 # run of the harness finds its binaries built with the same features.
 cargo build --workspace --all-targets
