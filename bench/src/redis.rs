@@ -15,10 +15,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::change::{RoundResult, Target, VIEW, create_sessions};
+use crate::change::{RoundResult, Target, VIEW, change_paths, create_sessions};
 use crate::client::{Conn, get, post_form};
 use crate::fanout::{Channel, Streams};
 use crate::procs::{Server, cpu_split};
@@ -236,7 +235,7 @@ impl Side {
             name: name.to_owned(),
             addr: app.addr,
             pid: app.pid,
-            paths: Arc::new(sids.iter().map(|s| format!("/s/{s}/widgets/lbs")).collect()),
+            paths: change_paths(&sids),
             extra_headers: String::new(),
         };
         Ok(Side { target, redis_pid: redis.map(|r| r.pid), rounds: Vec::new(), redis_cpu: Vec::new() })
