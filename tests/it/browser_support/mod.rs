@@ -1,10 +1,10 @@
 //! Headless Chromium for browser tests, through chromedriver and fantoccini.
 //!
-//! [`with_browser`] starts a chromedriver of its own on a free port, opens a
-//! WebDriver session with a fresh profile, runs the test body, and always
-//! closes the session and kills chromedriver afterwards, also when the body
-//! panics or hangs. A missing browser or driver is a loud failure, never a
-//! skip.
+//! [`with_browser`] runs a test body in a fresh tab of a headless Chromium
+//! with a chromedriver of its own, and always closes the WebDriver session
+//! afterwards, also when the body panics or hangs. Chromiums are kept for
+//! the next test (see [`Chromium`]). A missing browser or driver is a loud
+//! failure, never a skip.
 
 use std::ffi::OsString;
 use std::fmt::Display;
@@ -14,7 +14,7 @@ use std::net::{TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -103,7 +103,7 @@ fn is_executable(path: &Path) -> bool {
 // ---------------------------------------------------------------- options
 
 /// How to start the browser.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     /// `false` turns JavaScript off through Chrome's content settings.
     pub javascript: bool,
@@ -123,31 +123,12 @@ impl Options {
     }
 }
 
-fn capabilities(programs: &Programs, profile: &Path, options: &Options) -> Capabilities {
-    let args = vec![
-        "--headless=new".to_owned(),
-        "--no-sandbox".to_owned(),
-        "--disable-gpu".to_owned(),
-        "--disable-dev-shm-usage".to_owned(),
-        "--disable-quic".to_owned(),
-        "--no-first-run".to_owned(),
-        "--no-default-browser-check".to_owned(),
-        "--disable-background-networking".to_owned(),
-        "--disable-component-update".to_owned(),
-        "--disable-sync".to_owned(),
-        format!("--window-size={},{}", options.width, options.height),
-        format!("--user-data-dir={}", profile.display()),
-    ];
-    let mut chrome = json!({
-        "binary": programs.chromium.to_string_lossy(),
-        "args": args,
-    });
-    if !options.javascript {
-        chrome["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
-    }
+/// The WebDriver session's capabilities: it attaches to a running Chromium
+/// (see [`Chromium`]) rather than starting one.
+fn capabilities(debugger: &str) -> Capabilities {
     let caps = json!({
         "browserName": "chrome",
-        "goog:chromeOptions": chrome,
+        "goog:chromeOptions": { "debuggerAddress": debugger },
         "goog:loggingPrefs": { "browser": "ALL" },
         "pageLoadStrategy": "normal",
         "unhandledPromptBehavior": "dismiss",
@@ -160,31 +141,40 @@ fn capabilities(programs: &Programs, profile: &Path, options: &Options) -> Capab
 
 // ---------------------------------------------------------------- processes
 
-/// A directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let path = std::env::temp_dir().join(format!(
-            "{prefix}-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create a temp dir");
-        Self(path)
+/// Where the browser processes are started from: one thread that lives as
+/// long as the test binary. Each child is told to die with the thread
+/// that started it (`PR_SET_PDEATHSIG`), so Chromiums kept between tests
+/// end with the binary, however it ends, and none with the test that
+/// happened to start it.
+fn spawn(mut command: Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt as _;
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    let spawner = SPAWNER.get_or_init(|| {
+        let (requests, incoming) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("browser-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in incoming {
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("start the browser spawner thread");
+        Mutex::new(requests)
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner.lock().unwrap_or_else(|e| e.into_inner()).send((command, reply)).expect("spawner thread");
+    answer.recv().expect("spawner thread")
 }
 
 /// A chromedriver child process, shut down and killed on drop (also while
@@ -207,18 +197,11 @@ impl Driver {
             let log = dir.join(format!("chromedriver-{attempt}.log"));
             let out = std::fs::File::create(&log).expect("chromedriver log file");
             let err = out.try_clone().expect("chromedriver log file");
-            let child = Command::new(chromedriver)
-                .arg(format!("--port={port}"))
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "BROWSER TEST FAILED: cannot start {}: {e}. {INSTALL_HINT}",
-                        chromedriver.display()
-                    )
-                });
+            let mut command = Command::new(chromedriver);
+            command.arg(format!("--port={port}")).stdin(Stdio::null()).stdout(out).stderr(err);
+            let child = spawn(command).unwrap_or_else(|e| {
+                panic!("BROWSER TEST FAILED: cannot start {}: {e}. {INSTALL_HINT}", chromedriver.display())
+            });
             let mut driver = Driver { child, port, log, ready: false };
             match driver.wait_ready(Duration::from_secs(15)).await {
                 Ok(()) => {
@@ -265,8 +248,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // chromedriver's /shutdown quits any browser it still runs; the kill
-        // makes sure chromedriver itself is gone.
+        // chromedriver's /shutdown ends its sessions; the kill makes sure
+        // chromedriver itself is gone.
         if let Some(mut stream) = self
             .ready
             .then(|| {
@@ -297,11 +280,137 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// A headless Chromium with a fresh profile and a chromedriver beside it,
+/// both killed on drop. Tests with the default [`Options`] share them: one
+/// test at a time, each in a fresh tab, with cookies and cache cleared
+/// between (see [`with_browser`]). Starting a Chromium costs more CPU
+/// than most browser tests' bodies.
+struct Chromium {
+    process: Child,
+    driver: Driver,
+    /// `127.0.0.1:PORT` of its DevTools endpoint.
+    debugger: String,
+    /// Holds the profile and the logs.
+    _dir: tempfile::TempDir,
+}
+
+/// Chromiums free for the next test; never more than [`BROWSERS`].
+static IDLE: Mutex<Vec<Chromium>> = Mutex::new(Vec::new());
+
+impl Chromium {
+    async fn start(programs: &Programs, options: &Options) -> Chromium {
+        let dir = tempfile::Builder::new().prefix("wc-browser-").tempdir().expect("a temporary directory");
+        let profile = dir.path().join("profile");
+        if !options.javascript {
+            // As chromedriver writes `prefs`: into the profile, before start.
+            let prefs = json!({ "profile": { "managed_default_content_settings": { "javascript": 2 } } });
+            std::fs::create_dir_all(profile.join("Default")).expect("profile dir");
+            std::fs::write(profile.join("Default/Preferences"), prefs.to_string()).expect("preferences");
+        }
+        let log = std::fs::File::create(dir.path().join("chromium.log")).expect("chromium log file");
+        let mut command = Command::new(&programs.chromium);
+        command
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--window-size={},{}", options.width, options.height))
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("chromium log file"))
+            .stderr(log);
+        let mut process = spawn(command).unwrap_or_else(|e| {
+            panic!("BROWSER TEST FAILED: cannot start {}: {e}. {INSTALL_HINT}", programs.chromium.display())
+        });
+        // Chromium names the port it took in the profile, once it listens.
+        let port_file = profile.join("DevToolsActivePort");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            let written = std::fs::read_to_string(&port_file).unwrap_or_default();
+            if let Some(port) = written.lines().next().and_then(|l| l.trim().parse::<u16>().ok()) {
+                break port;
+            }
+            let exited = process.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                let _ = process.kill();
+                let log = std::fs::read_to_string(dir.path().join("chromium.log")).unwrap_or_default();
+                panic!("BROWSER TEST FAILED: Chromium did not start ({exited:?}):\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let driver = Driver::start(&programs.chromedriver, dir.path()).await;
+        Chromium { process, driver, debugger: format!("127.0.0.1:{port}"), _dir: dir }
+    }
+
+    /// A WebDriver session on this Chromium, in its one tab.
+    async fn session(&self, options: &Options) -> Client {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+            builder.capabilities(capabilities(&self.debugger));
+            match builder.connect(&self.driver.url()).await {
+                Ok(client) => {
+                    let tab = client.windows().await.ok().and_then(|w| w.into_iter().next());
+                    if let Some(tab) = tab {
+                        client.switch_to_window(tab).await.expect("switch to the tab");
+                    }
+                    client.set_window_size(options.width, options.height).await.expect("set the window size");
+                    return client;
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!(
+            "BROWSER TEST FAILED: could not start a Chromium session: {last}\n--- chromedriver output ---\n{}",
+            self.driver.output()
+        );
+    }
+
+    /// Leaves nothing of a test behind for the next: one blank tab, no
+    /// cookies, an empty cache. Each test's server has a port of its own,
+    /// so its origin's storage and workers are its own anyway.
+    async fn reset(browser: &Browser) -> Result<(), String> {
+        let client = &browser.client;
+        let fresh = client.new_window(true).await.map_err(|e| e.to_string())?.handle;
+        for window in client.windows().await.map_err(|e| e.to_string())? {
+            if window != fresh {
+                client.switch_to_window(window).await.map_err(|e| e.to_string())?;
+                client.close_window().await.map_err(|e| e.to_string())?;
+            }
+        }
+        client.switch_to_window(fresh).await.map_err(|e| e.to_string())?;
+        for cmd in ["Network.clearBrowserCookies", "Network.clearBrowserCache"] {
+            browser.goog("goog/cdp/execute", json!({ "cmd": cmd, "params": {} })).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 // ---------------------------------------------------------------- the harness
 
-/// Runs `body` against a fresh headless Chromium. The WebDriver session is
-/// closed and chromedriver stopped whatever happens; a panic in the body is
+/// Runs `body` in a fresh tab of a headless Chromium: one kept from an
+/// earlier test when `options` are the default ones, else a new one. The
+/// WebDriver session is closed whatever happens; a panic in the body is
 /// resumed afterwards, and a body that runs past [`TEST_TIMEOUT`] fails.
+/// A Chromium whose test failed is not used again.
 pub async fn with_browser<F, Fut>(options: Options, body: F)
 where
     F: FnOnce(Browser) -> Fut,
@@ -310,31 +419,40 @@ where
     let programs = locate_programs();
     let _permit = BROWSERS.acquire().await.expect("browser semaphore");
     let started = Instant::now();
-    let dir = TempDir::new("wc-browser");
-    let profile = dir.path().join("profile");
-    std::fs::create_dir_all(&profile).expect("profile dir");
-    let driver = Driver::start(&programs.chromedriver, dir.path()).await;
-    let client = connect(&driver, &capabilities(&programs, &profile, &options)).await;
-    let browser = Browser { client: client.clone(), driver: driver.url() };
+    let shared = options == Options::default();
+    let kept = if shared { IDLE.lock().unwrap_or_else(|e| e.into_inner()).pop() } else { None };
+    let chromium = match kept {
+        Some(chromium) => chromium,
+        None => Chromium::start(&programs, &options).await,
+    };
+    let client = chromium.session(&options).await;
+    let browser = Browser { client: client.clone(), driver: chromium.driver.url() };
 
     let ready = started.elapsed();
     let outcome =
         AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, body(browser.clone()))).catch_unwind().await;
     let ran = started.elapsed() - ready;
 
+    let passed = matches!(outcome, Ok(Ok(())));
     // Print what the page logged, to help read a failure.
-    if !matches!(outcome, Ok(Ok(())))
-        && let Ok(log) = browser.console_log().await
-    {
+    if !passed && let Ok(log) = browser.console_log().await {
         for entry in log {
             eprintln!("browser console: {entry}");
         }
     }
+    let reset = if shared && passed { Chromium::reset(&browser).await } else { Err("not kept".into()) };
     if let Err(e) = client.close().await {
         eprintln!("closing the WebDriver session failed: {e}");
     }
-    drop(driver);
-    drop(dir);
+    match reset {
+        Ok(()) => IDLE.lock().unwrap_or_else(|e| e.into_inner()).push(chromium),
+        Err(why) => {
+            if passed && shared {
+                eprintln!("not keeping the browser: {why}");
+            }
+            drop(chromium);
+        }
+    }
     eprintln!(
         "browser timings: start {} ms, body {} ms, stop {} ms",
         ready.as_millis(),
@@ -346,23 +464,6 @@ where
         Ok(Err(_)) => panic!("browser test timed out after {TEST_TIMEOUT:?}"),
         Err(panic) => resume_unwind(panic),
     }
-}
-
-async fn connect(driver: &Driver, caps: &Capabilities) -> Client {
-    let mut last = String::new();
-    for _ in 0..5 {
-        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        builder.capabilities(caps.clone());
-        match builder.connect(&driver.url()).await {
-            Ok(client) => return client,
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!(
-        "BROWSER TEST FAILED: could not start a Chromium session: {last}\n--- chromedriver output ---\n{}",
-        driver.output()
-    );
 }
 
 /// Polls `probe` until it yields `Some`, for up to `timeout`. Errors a page
