@@ -669,7 +669,10 @@
   // Enter in a field fires "change" and then "submit": one commit, two
   // triggers. Send the first and drop a plain submit that follows it at
   // once with nothing typed in between. By typing, not by value: what is
-  // sent may be letters, or digits of another script.
+  // sent may be letters, or digits of another script. Dropped before htmx
+  // sees it (capture, on the document), so htmx queues nothing behind the
+  // change's request and has nothing to take off the queue when its
+  // answer comes.
   var lastCommit = new WeakMap(); // form → {at, typedSince}
   document.addEventListener("input", function (e) {
     var input = e.target;
@@ -680,18 +683,24 @@
   });
   document.addEventListener("htmx:configRequest", function (e) {
     var form = e.detail.elt;
-    if (!ours(form) || e.detail.parameters.step) return;
-    var last = lastCommit.get(form);
-    var now = performance.now();
-    if (last && !last.typedSince && now - last.at < 500) {
-      e.preventDefault();
-      return;
-    }
-    lastCommit.set(form, { at: now, typedSince: false });
+    if (ours(form) && !e.detail.parameters.step) lastCommit.set(form, { at: performance.now(), typedSince: false });
   });
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!ours(form) || (e.submitter && e.submitter.name === "step")) return;
+    var last = lastCommit.get(form);
+    if (last && !last.typedSince && performance.now() - last.at < 500) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
+  }, true);
 
   // Every answer to a change (the other field and the dump; a refusal;
-  // an error's message line) is applied to the view that sent it.
+  // an error's message line) is applied to the view that sent it, part by
+  // part, here; htmx's own swap would only parse it once more.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (ours(e.detail.elt)) e.detail.shouldSwap = false;
+  });
   document.addEventListener("htmx:afterRequest", function (e) {
     var form = e.detail.elt;
     var xhr = e.detail.xhr;
