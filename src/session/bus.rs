@@ -183,15 +183,10 @@ impl std::fmt::Display for BusDown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Edit;
-    use crate::session::Weight;
 
     #[test]
     fn notices_round_trip() {
-        let snapshot = Snapshot::new()
-            .apply(Edit { key: Key::Lbs, typed: Weight::new(10.0), step: None })
-            .unwrap()
-            .unwrap();
+        let snapshot = Snapshot::new().then_set(Key::Lbs, 10.0);
         for origin in [None, Some(ViewId::random())] {
             let notice = Notice { session: SessionId::random(), snapshot, origin };
             assert_eq!(Notice::decode(&notice.encode()), Some(notice));

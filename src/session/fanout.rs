@@ -291,8 +291,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::session::Weight;
-    use crate::session::state::{Edit, Key};
+    use crate::session::state::Key;
 
     fn limits(per_session: usize, total: usize) -> StreamLimits {
         StreamLimits {
@@ -310,7 +309,7 @@ mod tests {
     }
 
     fn changed(from: Snapshot, lbs: f64) -> Snapshot {
-        from.apply(Edit { key: Key::Lbs, typed: Weight::new(lbs), step: None }).unwrap().unwrap()
+        from.then_set(Key::Lbs, lbs)
     }
 
     /// A session watched by one writer, which has been shown `v2`.

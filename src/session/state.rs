@@ -233,12 +233,30 @@ impl Snapshot {
     }
 }
 
+/// What tests across the crate start from.
+#[cfg(test)]
+impl Edit {
+    /// A plain commit of `value` to `key`, as Enter sends it.
+    pub fn set(key: Key, value: f64) -> Edit {
+        Edit { key, typed: Weight::new(value), step: None }
+    }
+}
+
+#[cfg(test)]
+impl Snapshot {
+    /// This snapshot after a plain commit of `value` to `key`, which must
+    /// change it.
+    pub fn then_set(&self, key: Key, value: f64) -> Snapshot {
+        self.apply(Edit::set(key, value)).expect("accepted").expect("changed")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn set(key: Key, value: f64) -> Edit {
-        Edit { key, typed: Weight::new(value), step: None }
+        Edit::set(key, value)
     }
 
     #[test]

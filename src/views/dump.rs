@@ -30,13 +30,11 @@ pub fn dump(snapshot: &Snapshot, origin: Option<&ViewId>) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Weight;
-    use crate::session::{Edit, Key};
+    use crate::session::Key;
 
     #[test]
     fn dumps_full_precision_in_widget_order() {
-        let s = Snapshot::new().apply(Edit { key: Key::Lbs, typed: Weight::new(10.0), step: None });
-        let html = dump(&s.unwrap().unwrap(), None).into_string();
+        let html = dump(&Snapshot::new().then_set(Key::Lbs, 10.0), None).into_string();
         let lbs = html.find("lbs").unwrap();
         let kg = html.find("kg").unwrap();
         assert!(lbs < kg);

@@ -12,24 +12,25 @@ use std::time::Duration;
 use common::binary::{self, KillOnDrop, STARTUP};
 use common::sse::json_pair;
 
-/// A folder of its own per test, removed afterwards.
-struct DataDir(PathBuf);
+/// A folder of its own per test for the server to make, inside a
+/// temporary one that is removed afterwards.
+struct DataDir {
+    _parent: tempfile::TempDir,
+    path: PathBuf,
+}
 
 impl DataDir {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("wc-data-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self(dir)
+        let parent = tempfile::Builder::new()
+            .prefix(&format!("wc-data-{name}-"))
+            .tempdir()
+            .expect("a temporary directory");
+        let path = parent.path().join("data");
+        Self { _parent: parent, path }
     }
 
     fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        &self.path
     }
 }
 
@@ -242,14 +243,12 @@ fn a_data_dir_that_is_a_file_or_cannot_be_made_is_a_clear_error() {
     let (status, stderr) = refused(dir.path(), &[]);
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains(&format!("DATA_DIR {} is not a folder", dir.path().display())), "{stderr}");
-    let _ = std::fs::remove_file(dir.path());
 
     let inside_a_file = DataDir::new("inside-file");
     std::fs::write(inside_a_file.path(), b"x").expect("write a file");
     let (status, stderr) = refused(&inside_a_file.path().join("sessions"), &[]);
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("DATA_DIR") && stderr.contains("cannot be created"), "{stderr}");
-    let _ = std::fs::remove_file(inside_a_file.path());
 }
 
 #[test]

@@ -776,33 +776,22 @@ fn sweep(shared: &Shared, txn: &WriteTransaction, now: u64) -> Result<usize, Sto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Weight;
-    use crate::session::state::Edit;
+    use crate::session::store::swap;
 
     fn limits(max_sessions: usize, ttl: Duration) -> StoreLimits {
         StoreLimits { max_sessions, ttl, unchanged_ttl: ttl }
     }
 
-    struct Dir(PathBuf);
-    impl Dir {
-        fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("wc-durable-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            Self(dir)
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// A folder for the store to make, in a temporary one removed afterwards.
+    fn scratch() -> (tempfile::TempDir, PathBuf) {
+        let parent = tempfile::Builder::new().prefix("wc-durable-").tempdir().unwrap();
+        let path = parent.path().join("data");
+        (parent, path)
     }
 
     #[test]
     fn records_round_trip_and_refuse_garbage() {
-        let snapshot = Snapshot::new()
-            .apply(Edit { key: Key::Lbs, typed: Weight::new(10.0), step: None })
-            .unwrap()
-            .unwrap();
+        let snapshot = Snapshot::new().then_set(Key::Lbs, 10.0);
         let record = Record { snapshot, last_used_ms: 1_234, token: ReadToken::random() };
         let bytes = record.encode();
         assert_eq!(bytes.len(), RECORD_LEN);
@@ -822,21 +811,14 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_tokens_and_versions_survive_reopening() {
-        let dir = Dir::new("reopen");
+        let (_parent, dir) = scratch();
         let (sid, token) = {
-            let store = DurableStore::open(&dir.0, limits(10, Duration::from_secs(3600))).unwrap();
+            let store = DurableStore::open(&dir, limits(10, Duration::from_secs(3600))).unwrap();
             let sid = store.create().await.unwrap();
             let (before, token) = store.get(&sid).await.unwrap().unwrap();
-            let next =
-                before.apply(Edit { key: Key::Kg, typed: Weight::new(1.0), step: None }).unwrap().unwrap();
-            assert_eq!(
-                store.compare_and_set(&sid, Swap { expected: 0, next, origin: None }).await.unwrap(),
-                Cas::Written
-            );
-            assert_eq!(
-                store.compare_and_set(&sid, Swap { expected: 0, next, origin: None }).await.unwrap(),
-                Cas::Conflict
-            );
+            let next = before.then_set(Key::Kg, 1.0);
+            assert_eq!(swap(&store, &sid, 0, next).await, Cas::Written);
+            assert_eq!(swap(&store, &sid, 0, next).await, Cas::Conflict);
             let committed = store.durable_commits().unwrap();
             assert_eq!(committed.writes, 2, "the new session and one change");
             assert!(committed.commits >= 1 && committed.commits <= 3, "{committed:?}");
@@ -844,7 +826,7 @@ mod tests {
         };
         // The writer thread holds the database until its queue closes.
         let reopened = loop {
-            match DurableStore::open(&dir.0, limits(10, Duration::from_secs(3600))) {
+            match DurableStore::open(&dir, limits(10, Duration::from_secs(3600))) {
                 Ok(store) => break store,
                 Err(OpenError::InUse(_)) => std::thread::sleep(Duration::from_millis(10)),
                 Err(e) => panic!("{e}"),
@@ -858,17 +840,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_cap_evicts_unchanged_sessions_first() {
-        let dir = Dir::new("cap");
-        let store = DurableStore::open(&dir.0, limits(2, Duration::from_secs(3600))).unwrap();
+        let (_parent, dir) = scratch();
+        let store = DurableStore::open(&dir, limits(2, Duration::from_secs(3600))).unwrap();
         let changed = store.create().await.unwrap();
-        let next = Snapshot::new()
-            .apply(Edit { key: Key::Lbs, typed: Weight::new(1.0), step: None })
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            store.compare_and_set(&changed, Swap { expected: 0, next, origin: None }).await.unwrap(),
-            Cas::Written
-        );
+        let next = Snapshot::new().then_set(Key::Lbs, 1.0);
+        assert_eq!(swap(&store, &changed, 0, next).await, Cas::Written);
         let first = store.create().await.unwrap();
         let second = store.create().await.unwrap();
         assert_eq!(store.session_count(), Some(2));
@@ -882,11 +858,10 @@ mod tests {
 
     #[test]
     fn a_file_is_not_a_data_dir() {
-        let dir = Dir::new("file");
-        std::fs::write(&dir.0, b"x").unwrap();
-        let e = DurableStore::open(&dir.0, limits(1, Duration::from_secs(1))).err().expect("refused");
+        let (_parent, dir) = scratch();
+        std::fs::write(&dir, b"x").unwrap();
+        let e = DurableStore::open(&dir, limits(1, Duration::from_secs(1))).err().expect("refused");
         assert!(matches!(e, OpenError::NotAFolder(_)), "{e}");
         assert!(e.to_string().starts_with("DATA_DIR "), "{e}");
-        let _ = std::fs::remove_file(&dir.0);
     }
 }

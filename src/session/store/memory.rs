@@ -264,6 +264,7 @@ impl Backend for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::store::swap;
 
     fn store(max_sessions: usize, ttl: Duration) -> MemoryStore {
         MemoryStore::new(StoreLimits { max_sessions, ttl, unchanged_ttl: ttl })
@@ -322,10 +323,7 @@ mod tests {
         let s = store(10, Duration::from_secs(60));
         let id = SessionId::random();
         assert_eq!(s.get(&id).await.unwrap(), None);
-        assert_eq!(
-            s.compare_and_set(&id, Swap { expected: 0, next: Snapshot::new(), origin: None }).await.unwrap(),
-            Cas::Gone
-        );
+        assert_eq!(swap(&s, &id, 0, Snapshot::new()).await, Cas::Gone);
         assert_eq!(s.peek(&[id]).await.unwrap(), [None]);
         assert_eq!(s.session_count(), Some(0));
     }
@@ -386,14 +384,8 @@ mod tests {
         let s = store(10, Duration::from_secs(60));
         let id = s.create().await.unwrap();
         let next = Snapshot { version: 1, ..Snapshot::new() };
-        assert_eq!(
-            s.compare_and_set(&id, Swap { expected: 1, next, origin: None }).await.unwrap(),
-            Cas::Conflict
-        );
-        assert_eq!(
-            s.compare_and_set(&id, Swap { expected: 0, next, origin: None }).await.unwrap(),
-            Cas::Written
-        );
+        assert_eq!(swap(&s, &id, 1, next).await, Cas::Conflict);
+        assert_eq!(swap(&s, &id, 0, next).await, Cas::Written);
         assert_eq!(s.peek(std::slice::from_ref(&id)).await.unwrap(), [Some(next)]);
     }
 }

@@ -85,6 +85,12 @@ pub enum Cas {
     Gone,
 }
 
+/// `compare_and_set` with no origin, from a test that expects an answer.
+#[cfg(test)]
+pub(crate) async fn swap(backend: &impl Backend, id: &SessionId, expected: u64, next: Snapshot) -> Cas {
+    backend.compare_and_set(id, Swap { expected, next, origin: None }).await.expect("the store answers")
+}
+
 /// The storage seam. Every call is one round trip at most, and none of
 /// them creates anything for an unknown id.
 #[async_trait]
@@ -309,7 +315,7 @@ mod tests {
     }
 
     fn edit(value: f64) -> Edit {
-        Edit { key: Key::Lbs, typed: Weight::new(value), step: None }
+        Edit::set(Key::Lbs, value)
     }
 
     #[tokio::test]
