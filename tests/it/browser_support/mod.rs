@@ -33,6 +33,9 @@ static BROWSERS: Semaphore = Semaphore::const_new(2);
 
 /// The longest a whole test body may take before it fails as hung.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest the tidying after a test (a fresh tab, the session's
+/// close) may take.
+const CLEAN_UP: Duration = Duration::from_secs(15);
 /// How long a `wait_*` helper polls by default.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -440,9 +443,17 @@ where
             eprintln!("browser console: {entry}");
         }
     }
-    let reset = if shared && passed { Chromium::reset(&browser).await } else { Err("not kept".into()) };
-    if let Err(e) = client.close().await {
-        eprintln!("closing the WebDriver session failed: {e}");
+    // Bounded, as the body is: a browser that hangs here is not kept.
+    let reset = if shared && passed {
+        let reset = tokio::time::timeout(CLEAN_UP, Chromium::reset(&browser)).await;
+        reset.unwrap_or_else(|_| Err(format!("no reset within {CLEAN_UP:?}")))
+    } else {
+        Err("not kept".into())
+    };
+    match tokio::time::timeout(CLEAN_UP, client.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("closing the WebDriver session failed: {e}"),
+        Err(_) => eprintln!("closing the WebDriver session took over {CLEAN_UP:?}"),
     }
     match reset {
         Ok(()) => IDLE.lock().unwrap_or_else(|e| e.into_inner()).push(chromium),
