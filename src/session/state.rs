@@ -255,10 +255,6 @@ impl Snapshot {
 mod tests {
     use super::*;
 
-    fn set(key: Key, value: f64) -> Edit {
-        Edit::set(key, value)
-    }
-
     #[test]
     fn starts_like_the_tutorial() {
         let s = Snapshot::new();
@@ -277,19 +273,19 @@ mod tests {
 
     #[test]
     fn each_callback_writes_the_other_key() {
-        let s = Snapshot::new().apply(set(Lbs, 10.0)).unwrap().unwrap();
+        let s = Snapshot::new().then_set(Lbs, 10.0);
         assert_eq!((s.version, s.state[Lbs], s.state[Kg]), (1, 10.0, 4.5359237));
-        let s = s.apply(set(Kg, 1.0)).unwrap().unwrap();
+        let s = s.then_set(Kg, 1.0);
         assert_eq!((s.version, s.state[Kg]), (2, 1.0));
         assert!((s.state[Lbs] - 2.2046226218487757).abs() < 1e-12);
     }
 
     #[test]
     fn no_callback_without_a_change() {
-        let s = Snapshot::new().apply(set(Lbs, 10.0)).unwrap().unwrap();
-        assert_eq!(s.apply(set(Lbs, 10.0)), Ok(None));
+        let s = Snapshot::new().then_set(Lbs, 10.0);
+        assert_eq!(s.apply(Edit::set(Lbs, 10.0)), Ok(None));
         // Kilograms shows 4.54; submitting that untouched changes nothing.
-        assert_eq!(s.apply(set(Kg, 4.54)), Ok(None));
+        assert_eq!(s.apply(Edit::set(Kg, 4.54)), Ok(None));
         // An empty field commits the default.
         let zero = s.apply(Edit { key: Lbs, typed: None, step: None }).unwrap().unwrap();
         assert_eq!(zero.state, State::default());
@@ -297,7 +293,7 @@ mod tests {
 
     #[test]
     fn steps_round_to_two_decimals() {
-        let s = Snapshot::new().apply(set(Lbs, 10.0)).unwrap().unwrap();
+        let s = Snapshot::new().then_set(Lbs, 10.0);
         let up = Edit { key: Kg, typed: Weight::new(4.54), step: Some(Step::Up) };
         let s = s.apply(up).unwrap().unwrap();
         assert_eq!(s.state[Kg], 4.55);
@@ -311,8 +307,8 @@ mod tests {
     #[test]
     fn overflow_is_refused() {
         let s = Snapshot::new();
-        assert_eq!(s.apply(set(Kg, 1e308)), Err(Refusal::Overflow(Lbs)));
-        assert!(s.apply(set(Lbs, 1e308)).unwrap().is_some());
+        assert_eq!(s.apply(Edit::set(Kg, 1e308)), Err(Refusal::Overflow(Lbs)));
+        assert!(s.apply(Edit::set(Lbs, 1e308)).unwrap().is_some());
     }
 
     #[test]
