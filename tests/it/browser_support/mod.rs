@@ -394,7 +394,7 @@ impl Chromium {
         }
         client.switch_to_window(fresh).await.map_err(|e| e.to_string())?;
         for cmd in ["Network.clearBrowserCookies", "Network.clearBrowserCache"] {
-            browser.goog("goog/cdp/execute", json!({ "cmd": cmd, "params": {} })).await?;
+            browser.try_cdp(cmd, json!({})).await?;
         }
         Ok(())
     }
@@ -713,9 +713,11 @@ impl Browser {
 
     /// Runs a Chrome DevTools Protocol command in the current window.
     pub async fn cdp(&self, cmd: &str, params: Json) -> Json {
-        self.goog("goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
-            .await
-            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+        self.try_cdp(cmd, params).await.unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+    }
+
+    async fn try_cdp(&self, cmd: &str, params: Json) -> Result<Json, String> {
+        self.goog("goog/cdp/execute", json!({ "cmd": cmd, "params": params })).await
     }
 
     /// Browser console entries since the last call (chromedriver's log).
