@@ -34,7 +34,7 @@ use crate::session::{Audience, Busy, Frame, ReadToken, SessionId, Subscription, 
 use crate::views::readonly::reader_event;
 use crate::views::writer_event;
 
-use super::extract::{Client, Param, Viewer};
+use super::extract::{Client, Param, ReadOnly, Viewer};
 
 /// How long a browser waits before reconnecting a dropped stream.
 const RETRY_MS: u32 = 2000;
@@ -57,10 +57,9 @@ pub async fn writer(
 /// `GET /v/{token}/events`: for read-only views.
 pub async fn reader(
     ctx: Ctx,
-    Param(token): Param<ReadToken>,
+    ReadOnly { sid, .. }: ReadOnly,
     Client(client): Client,
 ) -> Result<Response, AppError> {
-    let (sid, _) = ctx.reader(&token).await?;
     open(ctx.0, sid, Audience::Reader, client, None).await
 }
 

@@ -15,7 +15,7 @@ use crate::context::AppContext;
 use crate::error::{AppError, BadRequest};
 use crate::i18n::{Choice, Lang, Texts};
 use crate::server::client::{client_address, is_trusted, limit_key};
-use crate::session::{Key, ReadToken, SessionId};
+use crate::session::{Key, ReadToken, SessionId, Snapshot};
 
 use super::BODY_LIMIT;
 
@@ -84,6 +84,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
             }
         }
         Err(AppError::NotFound)
+    }
+}
+
+/// The session a read-only link (`/v/{token}/…`) stands for, looked up:
+/// an unknown or expired token is an unknown session.
+pub struct ReadOnly {
+    pub token: ReadToken,
+    pub sid: SessionId,
+    pub snapshot: Snapshot,
+}
+
+impl FromRequestParts<Arc<AppContext>> for ReadOnly {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, ctx: &Arc<AppContext>) -> Result<Self, AppError> {
+        let Param(token) = Param::<ReadToken>::from_request_parts(parts, ctx).await?;
+        let (sid, snapshot) = ctx.reader(&token).await?;
+        Ok(ReadOnly { token, sid, snapshot })
     }
 }
 

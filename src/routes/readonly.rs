@@ -3,25 +3,17 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 
-use crate::context::Ctx;
-use crate::error::AppError;
-use crate::session::{ReadToken, State};
+use crate::session::State;
 use crate::views::Links;
 use crate::views::readonly::reader_page;
 
-use super::extract::{Language, Param};
+use super::extract::{Language, ReadOnly};
 
-pub async fn page(
-    ctx: Ctx,
-    Param(token): Param<ReadToken>,
-    Language(t): Language,
-) -> Result<Response, AppError> {
-    let (_, snapshot) = ctx.reader(&token).await?;
-    Ok(reader_page(t, &Links::reader("", &token), &snapshot).into_response())
+pub async fn page(ReadOnly { token, snapshot, .. }: ReadOnly, Language(t): Language) -> Response {
+    reader_page(t, &Links::reader("", &token), &snapshot).into_response()
 }
 
 /// `GET /v/{token}/state.json`
-pub async fn json(ctx: Ctx, Param(token): Param<ReadToken>) -> Result<Json<State>, AppError> {
-    let (_, snapshot) = ctx.reader(&token).await?;
-    Ok(Json(snapshot.state))
+pub async fn json(ReadOnly { snapshot, .. }: ReadOnly) -> Json<State> {
+    Json(snapshot.state)
 }
