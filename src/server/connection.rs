@@ -207,26 +207,33 @@ mod tests {
 
     const LIMITS: Timeouts = Timeouts { header: Duration::from_secs(10), idle: Duration::from_secs(60) };
 
+    /// Lets `secs` pass, then checks the connection as its watcher would.
+    async fn after(activity: &Activity, secs: u64) -> Result<(), Cut> {
+        tokio::time::advance(Duration::from_secs(secs)).await;
+        activity.check(LIMITS).map(drop)
+    }
+
+    /// What becomes of the connection `secs` from now, having been fine a
+    /// second before.
+    async fn fate_after(activity: &Activity, secs: u64) -> Result<(), Cut> {
+        assert_eq!(after(activity, secs - 1).await, Ok(()), "a second before");
+        after(activity, 1).await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_new_connection_owes_a_head_within_the_header_timeout() {
         let activity = Activity::new();
-        assert!(activity.check(LIMITS).is_ok());
-        tokio::time::advance(Duration::from_secs(10)).await;
-        assert_eq!(activity.check(LIMITS), Err(Cut::HeaderTimeout));
+        assert_eq!(fate_after(&activity, 10).await, Err(Cut::HeaderTimeout));
     }
 
     #[tokio::test(start_paused = true)]
     async fn busy_connections_are_never_cut_and_idle_ones_after_the_idle_timeout() {
         let activity = Activity::new();
         activity.request_started();
-        tokio::time::advance(Duration::from_secs(3600)).await;
-        assert!(activity.check(LIMITS).is_ok(), "an answer in progress, such as an event stream");
+        assert_eq!(after(&activity, 3600).await, Ok(()), "an answer in progress, such as an event stream");
         activity.request_finished();
         assert_eq!(activity.phase(), Phase::Idle);
-        tokio::time::advance(Duration::from_secs(59)).await;
-        assert!(activity.check(LIMITS).is_ok());
-        tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(activity.check(LIMITS), Err(Cut::IdleTimeout));
+        assert_eq!(fate_after(&activity, 60).await, Err(Cut::IdleTimeout));
     }
 
     #[tokio::test(start_paused = true)]
@@ -234,12 +241,9 @@ mod tests {
         let activity = Activity::new();
         activity.request_started();
         activity.request_finished();
-        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(after(&activity, 30).await, Ok(()));
         activity.received();
         assert_eq!(activity.phase(), Phase::Head);
-        tokio::time::advance(Duration::from_secs(9)).await;
-        assert!(activity.check(LIMITS).is_ok());
-        tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(activity.check(LIMITS), Err(Cut::HeaderTimeout));
+        assert_eq!(fate_after(&activity, 10).await, Err(Cut::HeaderTimeout));
     }
 }

@@ -308,6 +308,15 @@ mod tests {
         hub.subscribe(id, Audience::Writer, CLIENT)
     }
 
+    fn two_sessions(limits: StreamLimits) -> (Arc<FanOut>, SessionId, SessionId) {
+        (FanOut::new(limits), SessionId::random(), SessionId::random())
+    }
+
+    /// Open subscriptions, and sessions with any.
+    fn counts(hub: &FanOut) -> (usize, usize) {
+        (hub.subscriptions(), hub.watched_sessions())
+    }
+
     fn changed(from: Snapshot, lbs: f64) -> Snapshot {
         from.then_set(Key::Lbs, lbs)
     }
@@ -353,22 +362,20 @@ mod tests {
 
     #[test]
     fn caps_and_cleanup() {
-        let hub = FanOut::new(limits(2, 3));
-        let (a, b) = (SessionId::random(), SessionId::random());
+        let (hub, a, b) = two_sessions(limits(2, 3));
         let a1 = writer(&hub, &a).unwrap();
         let a2 = writer(&hub, &a).unwrap();
         assert_eq!(writer(&hub, &a).err(), Some(Busy::TooManyForSession));
         let b1 = writer(&hub, &b).unwrap();
         assert_eq!(writer(&hub, &b).err(), Some(Busy::TooManyInTotal));
-        assert_eq!((hub.subscriptions(), hub.watched_sessions()), (3, 2));
+        assert_eq!(counts(&hub), (3, 2));
         drop((a1, a2, b1));
-        assert_eq!((hub.subscriptions(), hub.watched_sessions()), (0, 0));
+        assert_eq!(counts(&hub), (0, 0));
     }
 
     #[test]
     fn closing_a_session_ends_its_streams_only() {
-        let hub = FanOut::new(limits(4, 4));
-        let (gone, kept) = (SessionId::random(), SessionId::random());
+        let (hub, gone, kept) = two_sessions(limits(4, 4));
         let ended = writer(&hub, &gone).unwrap();
         let open = writer(&hub, &kept).unwrap();
         hub.close(&gone);
@@ -376,9 +383,9 @@ mod tests {
         assert!(open.receiver.has_changed().is_ok());
         assert_eq!(hub.watched(), vec![(kept.clone(), Snapshot::new())]);
         drop(ended);
-        assert_eq!((hub.subscriptions(), hub.watched_sessions()), (1, 1));
+        assert_eq!(counts(&hub), (1, 1));
         drop(open);
-        assert_eq!((hub.subscriptions(), hub.watched_sessions()), (0, 0));
+        assert_eq!(counts(&hub), (0, 0));
     }
 
     #[test]

@@ -173,6 +173,11 @@ impl MemoryStore {
 
 #[async_trait]
 impl Backend for MemoryStore {
+    /// Every call is a map lookup under a lock: no deadline needed.
+    fn in_process(&self) -> bool {
+        true
+    }
+
     async fn create(&self) -> Result<SessionId, StoreError> {
         let id = SessionId::random();
         let now = Instant::now();
@@ -239,10 +244,6 @@ impl Backend for MemoryStore {
 
     fn sweep_expired(&self) -> usize {
         self.sweep()
-    }
-
-    fn in_process(&self) -> bool {
-        true
     }
 
     fn update_in_place(
