@@ -12,7 +12,7 @@ mod hi;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::negotiation::weighted;
+use crate::negotiation::{Weight, weighted};
 use crate::session::number::NumberError;
 use crate::session::{Key, Refusal};
 
@@ -117,30 +117,15 @@ fn cookie(headers: &HeaderMap) -> Option<Lang> {
 /// listed. `hi-IN` counts as `hi`; `q=0` means "not this one".
 fn accept_language(headers: &HeaderMap) -> Option<Lang> {
     let value = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
-    let mut best: Option<(Lang, u16)> = None;
-    for (range, q) in weighted(value).take(32) {
+    let mut best: Option<(Lang, Weight)> = None;
+    for (range, weight) in weighted(value).take(32) {
         let primary = range.split('-').next().unwrap_or("");
         let Some(lang) = Lang::from_tag(primary) else { continue };
-        let weight = q.map_or(Some(1000), quality).unwrap_or(0);
         if weight > 0 && best.is_none_or(|(_, w)| weight > w) {
             best = Some((lang, weight));
         }
     }
     best.map(|(lang, _)| lang)
-}
-
-/// A `q` value (`0`, `0.8`, `1.000`) in thousandths; `None` if malformed.
-fn quality(text: &str) -> Option<u16> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
-    match whole {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
 }
 
 /// Every word the app shows, in one language.
@@ -268,18 +253,16 @@ mod tests {
 
     #[test]
     fn accept_language_picks_hindi_only_when_preferred() {
-        assert_eq!(accept("hi"), Lang::Hindi);
-        assert_eq!(accept("hi-IN,hi;q=0.9,en;q=0.8"), Lang::Hindi);
-        assert_eq!(accept("HI-in"), Lang::Hindi);
-        assert_eq!(accept("en-US,en;q=0.9,hi;q=0.8"), Lang::English);
-        assert_eq!(accept("fr, hi;q=0.5"), Lang::Hindi, "the best we speak");
-        assert_eq!(accept("en;q=0.4, hi;q=0.5"), Lang::Hindi);
-        assert_eq!(accept("hi;q=0, en;q=0.1"), Lang::English);
-        assert_eq!(accept("hi;q=0"), Lang::English);
-        assert_eq!(accept("fr-FR"), Lang::English);
-        assert_eq!(accept("hindi, *"), Lang::English);
-        assert_eq!(accept("hi;q=2, hi;q=abc, hi;q=0.1234"), Lang::English, "malformed weights count as 0");
-        assert_eq!(accept(""), Lang::English);
+        let hindi = ["hi", "hi-IN,hi;q=0.9,en;q=0.8", "HI-in", "en;q=0.4, hi;q=0.5"];
+        let best_we_speak = "fr, hi;q=0.5";
+        let english = ["en-US,en;q=0.9,hi;q=0.8", "hi;q=0, en;q=0.1", "hi;q=0", "fr-FR", "hindi, *", ""];
+        let malformed_weights = "hi;q=2, hi;q=abc, hi;q=0.1234";
+        for header in hindi.into_iter().chain([best_we_speak]) {
+            assert_eq!(accept(header), Lang::Hindi, "{header}");
+        }
+        for header in english.into_iter().chain([malformed_weights]) {
+            assert_eq!(accept(header), Lang::English, "{header}");
+        }
         assert_eq!(Lang::of_request(None, &HeaderMap::new()).lang, Lang::English);
     }
 
