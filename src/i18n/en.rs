@@ -1,14 +1,12 @@
 //! English: the tutorial's own words, and the source for translations.
 
-use super::{Errors, Field, Problem, Texts};
+use super::{Errors, Field, FieldNotes, Live, Problem, Share, Texts};
 
 pub const TEXTS: Texts = Texts {
     tag: "en",
     name: "English",
     languages: "Language",
 
-    input: "Input",
-    output: "Output",
     lbs: Field { label: "Pounds:", name: "Pounds", decrease: "Decrease Pounds", increase: "Increase Pounds" },
     kg: Field {
         label: "Kilograms:",
@@ -16,24 +14,29 @@ pub const TEXTS: Texts = Texts {
         decrease: "Decrease Kilograms",
         increase: "Increase Kilograms",
     },
+    input: "Input",
+    output: "Output",
     state_object: "st.session_state object:",
-    share: "Share a live, read-only view:",
-    share_link: "read-only link",
-    read_only: "A live, read-only view.",
+    field_notes: FieldNotes {
+        press_enter: "Press Enter to apply",
+        not_a_number: "Enter a number, such as 10 or 4.54.",
+        number_too_large: "That number is too large.",
+        result_too_large: "Too large: {field} would not be a finite number.",
+    },
+    share: Share {
+        prompt: "Share a live, read-only view:",
+        link: "read-only link",
+        notice: "A live, read-only view.",
+    },
+    live: Live {
+        connecting: "Connecting…",
+        reconnecting: "Reconnecting…",
+        session_ended: "This session has ended.",
+        new_session: "Start a new session",
+        changed_elsewhere: "Changed in another view:",
+    },
 
-    press_enter: "Press Enter to apply",
-    changed_elsewhere: "Changed in another view:",
     error_title: "Error: {title}",
-
-    connecting: "Connecting…",
-    reconnecting: "Reconnecting…",
-    session_ended: "This session has ended.",
-    new_session: "Start a new session",
-
-    not_a_number: "Enter a number, such as 10 or 4.54.",
-    number_too_large: "That number is too large.",
-    result_too_large: "Too large: {field} would not be a finite number.",
-
     errors: Errors {
         unknown_session: Problem {
             title: "Session not found",

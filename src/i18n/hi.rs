@@ -2,39 +2,42 @@
 //! as Hindi readers mostly see them in forms; typed Devanagari digits are
 //! accepted all the same.
 
-use super::{Errors, Field, Problem, Texts};
+use super::{Errors, Field, FieldNotes, Live, Problem, Share, Texts};
 
 pub const TEXTS: Texts = Texts {
     tag: "hi",
     name: "हिन्दी",
     languages: "भाषा",
 
-    input: "इनपुट",
-    output: "आउटपुट",
     lbs: Field {
         label: "पाउंड:", name: "पाउंड", decrease: "पाउंड घटाएँ", increase: "पाउंड बढ़ाएँ"
     },
     kg: Field {
         label: "किलोग्राम:", name: "किलोग्राम", decrease: "किलोग्राम घटाएँ", increase: "किलोग्राम बढ़ाएँ"
     },
+    input: "इनपुट",
+    output: "आउटपुट",
     state_object: "st.session_state ऑब्जेक्ट:",
-    share: "लाइव, केवल पढ़ने वाला दृश्य साझा करें:",
-    share_link: "केवल पढ़ने का लिंक",
-    read_only: "लाइव, केवल पढ़ने वाला दृश्य।",
+    field_notes: FieldNotes {
+        press_enter: "लागू करने के लिए Enter दबाएँ",
+        not_a_number: "कोई संख्या लिखें, जैसे 10 या 4.54।",
+        number_too_large: "यह संख्या बहुत बड़ी है।",
+        result_too_large: "बहुत बड़ी संख्या: {field} का मान सीमित संख्या नहीं रहेगा।",
+    },
+    share: Share {
+        prompt: "लाइव, केवल पढ़ने वाला दृश्य साझा करें:",
+        link: "केवल पढ़ने का लिंक",
+        notice: "लाइव, केवल पढ़ने वाला दृश्य।",
+    },
+    live: Live {
+        connecting: "जुड़ रहा है…",
+        reconnecting: "फिर से जुड़ रहा है…",
+        session_ended: "यह सत्र समाप्त हो गया है।",
+        new_session: "नया सत्र शुरू करें",
+        changed_elsewhere: "दूसरे दृश्य में बदला गया:",
+    },
 
-    press_enter: "लागू करने के लिए Enter दबाएँ",
-    changed_elsewhere: "दूसरे दृश्य में बदला गया:",
     error_title: "त्रुटि: {title}",
-
-    connecting: "जुड़ रहा है…",
-    reconnecting: "फिर से जुड़ रहा है…",
-    session_ended: "यह सत्र समाप्त हो गया है।",
-    new_session: "नया सत्र शुरू करें",
-
-    not_a_number: "कोई संख्या लिखें, जैसे 10 या 4.54।",
-    number_too_large: "यह संख्या बहुत बड़ी है।",
-    result_too_large: "बहुत बड़ी संख्या: {field} का मान सीमित संख्या नहीं रहेगा।",
-
     errors: Errors {
         unknown_session: Problem {
             title: "सत्र नहीं मिला",

@@ -137,33 +137,47 @@ pub struct Texts {
     /// The switch's accessible name.
     pub languages: &'static str,
 
-    pub input: &'static str,
-    pub output: &'static str,
     pub lbs: Field,
     pub kg: Field,
+    pub input: &'static str,
+    pub output: &'static str,
     pub state_object: &'static str,
-    pub share: &'static str,
-    pub share_link: &'static str,
-    pub read_only: &'static str,
+    pub field_notes: FieldNotes,
+    pub share: Share,
+    pub live: Live,
 
-    /// Under a field that holds text not yet committed.
-    pub press_enter: &'static str,
-    /// Said when another view changed the values, before them.
-    pub changed_elsewhere: &'static str,
     /// A page's title while it shows a refusal; `{title}` is the title.
     pub error_title: &'static str,
+    pub errors: Errors,
+}
 
-    pub connecting: &'static str,
-    pub reconnecting: &'static str,
-    pub session_ended: &'static str,
-    pub new_session: &'static str,
-
+/// What may show under a field: a hint, or why its text is not a value.
+pub struct FieldNotes {
+    /// Under a field that holds text not yet committed.
+    pub press_enter: &'static str,
     pub not_a_number: &'static str,
     pub number_too_large: &'static str,
     /// `{field}` is the name of the field that would overflow.
     pub result_too_large: &'static str,
+}
 
-    pub errors: Errors,
+/// The read-only link's words.
+pub struct Share {
+    /// Before the link, on a page that can write.
+    pub prompt: &'static str,
+    pub link: &'static str,
+    /// At the top of the read-only page.
+    pub notice: &'static str,
+}
+
+/// Whether a view is live, and what it says when another view changed it.
+pub struct Live {
+    pub connecting: &'static str,
+    pub reconnecting: &'static str,
+    pub session_ended: &'static str,
+    pub new_session: &'static str,
+    /// Said when another view changed the values, before them.
+    pub changed_elsewhere: &'static str,
 }
 
 /// One field's words.
@@ -220,15 +234,15 @@ impl Texts {
     /// Why typed text is not a value, as shown beside the field.
     pub fn number_error(&self, why: NumberError) -> &'static str {
         match why {
-            NumberError::NotANumber => self.not_a_number,
-            NumberError::TooLarge => self.number_too_large,
+            NumberError::NotANumber => self.field_notes.not_a_number,
+            NumberError::TooLarge => self.field_notes.number_too_large,
         }
     }
 
     /// Why a callback refused an edit, as shown beside the field.
     pub fn refusal(&self, why: Refusal) -> String {
         match why {
-            Refusal::Overflow(key) => fill(self.result_too_large, "field", self.field(key).name),
+            Refusal::Overflow(key) => fill(self.field_notes.result_too_large, "field", self.field(key).name),
         }
     }
 }
@@ -304,7 +318,7 @@ mod tests {
     fn templates_name_their_placeholders() {
         for lang in Lang::ALL {
             let t = lang.texts();
-            assert!(t.result_too_large.contains("{field}"), "{}", t.tag);
+            assert!(t.field_notes.result_too_large.contains("{field}"), "{}", t.tag);
             assert!(t.error_title.contains("{title}"), "{}", t.tag);
             assert!(t.errors.stream_too_many.contains("32"), "{}", t.tag);
         }

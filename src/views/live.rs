@@ -42,7 +42,7 @@ pub fn live_view(
                 // Until app.js says otherwise: a host page that loads no
                 // app.js (an older snippet) shows a fragment that never
                 // updates, and it must not look live.
-                (status(t, links, t.connecting)) (announcer(t)) (content)
+                (status(t, links, t.live.connecting)) (announcer(t)) (content)
             }
         },
     }
@@ -53,9 +53,9 @@ pub fn live_view(
 fn status(t: &Texts, links: &Links, initially: &str) -> Markup {
     html! {
         p.wc-status role="status" data-wc-status
-            data-reconnecting=(t.reconnecting)
-            data-gone=(t.session_ended)
-            data-restart=(t.new_session)
+            data-reconnecting=(t.live.reconnecting)
+            data-gone=(t.live.session_ended)
+            data-restart=(t.live.new_session)
             data-restart-href=(links.new_session()) { (initially) }
     }
 }
@@ -64,6 +64,6 @@ fn status(t: &Texts, links: &Links, initially: &str) -> Markup {
 /// the start and never replaced, so screen readers announce what it says.
 fn announcer(t: &Texts) -> Markup {
     html! {
-        p.visually-hidden aria-live="polite" data-wc-announce data-prefix=(t.changed_elsewhere) {}
+        p.visually-hidden aria-live="polite" data-wc-announce data-prefix=(t.live.changed_elsewhere) {}
     }
 }

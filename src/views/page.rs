@@ -91,7 +91,7 @@ pub fn converter_page(
         h2 { (t.output) }
         (captioned_dump(t, snapshot))
         p.share {
-            (t.share) " " a href=(read_link) { (t.share_link) }
+            (t.share.prompt) " " a href=(read_link) { (t.share.link) }
         }
     };
     // Without JavaScript a refusal is a page of its own: its title says so.
@@ -112,7 +112,7 @@ pub fn error_page(t: &Texts, title: &str, message: &str) -> Markup {
         main.app.error {
             h1 { (title) }
             p { (message) }
-            p { a href="/" { (t.new_session) } }
+            p { a href="/" { (t.live.new_session) } }
         }
     };
     layout(t, title, body)

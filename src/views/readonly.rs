@@ -30,7 +30,7 @@ pub fn outputs(t: &Texts, snapshot: &Snapshot, ids: &ViewId) -> Markup {
 pub fn reader_page(t: &Texts, links: &Links, snapshot: &Snapshot) -> Markup {
     let body = html! {
         h1 { (TITLE) }
-        p.share { (t.read_only) }
+        p.share { (t.share.notice) }
         h2 { (t.input) }
         (outputs(t, snapshot, &ViewId::random()))
         h2 { (t.output) }

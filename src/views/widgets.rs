@@ -180,7 +180,7 @@ pub fn widget(
                 button.step type="submit" name="step" value="up" aria-label=(words.increase) { "+" }
             }
             (message(key, content, Some(snapshot.version), place))
-            p.hint id=[place.id(Part::Hint(key))] data-hint=(t.press_enter) {}
+            p.hint id=[place.id(Part::Hint(key))] data-hint=(t.field_notes.press_enter) {}
             input type="hidden" name="view" value=(view.as_str());
         }
     }

@@ -141,14 +141,14 @@ async fn the_read_only_view_and_the_fragments_speak_the_language_too() {
         assert_eq!(reader.status, 200);
         assert_in(&reader, t, "the read-only view");
         for words in
-            [t.read_only, t.input, t.output, t.lbs.label, t.kg.label, t.reconnecting, t.session_ended]
+            [t.share.notice, t.input, t.output, t.lbs.label, t.kg.label, t.live.reconnecting, t.live.session_ended]
         {
             assert!(reader.body.contains(words), "{}: no {words:?}", t.tag);
         }
         let fragment = get_in(&app, &format!("/s/{sid}/fragments/converter"), t.tag).await;
         assert_eq!(header(&fragment, "content-language"), t.tag);
         for words in
-            [t.lbs.label, t.lbs.decrease, t.kg.increase, t.press_enter, t.connecting, t.changed_elsewhere]
+            [t.lbs.label, t.lbs.decrease, t.kg.increase, t.field_notes.press_enter, t.live.connecting, t.live.changed_elsewhere]
         {
             assert!(fragment.body.contains(words), "{}: the fragment has no {words:?}", t.tag);
         }
@@ -228,15 +228,15 @@ async fn every_refusal_and_error_is_in_the_language_of_the_request() {
             assert_in(&reply, t, &what);
             assert!(reply.body.contains(&format!("<title>{title}</title>")), "{what}: {}", reply.body);
             assert!(reply.body.contains(message), "{what}: no {message:?} in {}", reply.body);
-            assert!(reply.body.contains(t.new_session), "{what}: no way back");
+            assert!(reply.body.contains(t.live.new_session), "{what}: no way back");
         }
 
         // Refusals, as htmx's message line and as a page of their own.
         let overflow = t.refusal(Refusal::Overflow(Key::Lbs));
         let refusals = [
-            ("lbs", "lbs=abc", t.not_a_number),
-            ("lbs", "lbs=%E0%A5%A7x", t.not_a_number),
-            ("lbs", "lbs=1e309", t.number_too_large),
+            ("lbs", "lbs=abc", t.field_notes.not_a_number),
+            ("lbs", "lbs=%E0%A5%A7x", t.field_notes.not_a_number),
+            ("lbs", "lbs=1e309", t.field_notes.number_too_large),
             ("kg", "kg=1e308", overflow.as_str()),
         ];
         for (key, body, message) in refusals {
@@ -280,7 +280,7 @@ async fn devanagari_digits_are_numbers_and_mixed_text_is_not() {
         let body = format!("lbs={}", form_urlencoded::byte_serialize(typed.as_bytes()).collect::<String>());
         let reply = post_in(&app, &widget, &body, true, "hi").await;
         assert_eq!(reply.status, 422, "{typed}");
-        assert!(reply.body.contains(HI.not_a_number), "{typed}: {}", reply.body);
+        assert!(reply.body.contains(HI.field_notes.not_a_number), "{typed}: {}", reply.body);
         assert!(reply.body.contains(&format!("aria-valuetext=\"{typed}\"")), "{typed}: as typed");
     }
     assert_eq!(app.state_json(&sid).await, before, "refusals change nothing");
