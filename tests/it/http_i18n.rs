@@ -140,16 +140,27 @@ async fn the_read_only_view_and_the_fragments_speak_the_language_too() {
         let reader = get_in(&app, &format!("/v/{token}"), t.tag).await;
         assert_eq!(reader.status, 200);
         assert_in(&reader, t, "the read-only view");
-        for words in
-            [t.share.notice, t.input, t.output, t.lbs.label, t.kg.label, t.live.reconnecting, t.live.session_ended]
-        {
+        for words in [
+            t.share.notice,
+            t.input,
+            t.output,
+            t.lbs.label,
+            t.kg.label,
+            t.live.reconnecting,
+            t.live.session_ended,
+        ] {
             assert!(reader.body.contains(words), "{}: no {words:?}", t.tag);
         }
         let fragment = get_in(&app, &format!("/s/{sid}/fragments/converter"), t.tag).await;
         assert_eq!(header(&fragment, "content-language"), t.tag);
-        for words in
-            [t.lbs.label, t.lbs.decrease, t.kg.increase, t.field_notes.press_enter, t.live.connecting, t.live.changed_elsewhere]
-        {
+        for words in [
+            t.lbs.label,
+            t.lbs.decrease,
+            t.kg.increase,
+            t.field_notes.press_enter,
+            t.live.connecting,
+            t.live.changed_elsewhere,
+        ] {
             assert!(fragment.body.contains(words), "{}: the fragment has no {words:?}", t.tag);
         }
         let state = get_in(&app, &format!("/v/{token}/fragments/state"), t.tag).await;

@@ -465,7 +465,8 @@ where
         }
     }
     eprintln!(
-        "browser timings: start {} ms, body {} ms, stop {} ms",
+        "browser timings of {}: start {} ms, body {} ms, stop {} ms",
+        std::thread::current().name().unwrap_or("a test"),
         ready.as_millis(),
         ran.as_millis(),
         (started.elapsed() - ready - ran).as_millis()
