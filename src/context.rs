@@ -68,9 +68,9 @@ impl std::fmt::Display for BackendError {
 /// `DATA_DIR` (never both), else memory.
 pub fn backend(config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
     let limits = StoreLimits {
-        max_sessions: usize::try_from(config.max_sessions).unwrap_or(usize::MAX),
-        ttl: config.session_ttl,
-        unchanged_ttl: config.unchanged_session_ttl,
+        max_sessions: usize::try_from(config.sessions.max_sessions).unwrap_or(usize::MAX),
+        ttl: config.sessions.session_ttl.get(),
+        unchanged_ttl: config.sessions.unchanged_session_ttl.get(),
     };
     Ok(match (redis_config(config), config.data_dir()) {
         (Some(_), Some(_)) => return Err(BackendError::Both),
@@ -81,12 +81,12 @@ pub fn backend(config: &Config) -> Result<Arc<dyn Backend>, BackendError> {
 }
 
 fn redis_config(config: &Config) -> Option<RedisConfig> {
-    let url = config.redis_url.clone()?;
+    let url = config.storage.redis_url.clone()?;
     Some(RedisConfig {
         url,
-        prefix: config.redis_prefix.clone(),
-        ttl: config.session_ttl,
-        unchanged_ttl: config.unchanged_session_ttl.min(config.session_ttl),
+        prefix: config.storage.redis_prefix.clone(),
+        ttl: config.sessions.session_ttl.get(),
+        unchanged_ttl: config.sessions.unchanged_session_ttl.min(config.sessions.session_ttl).get(),
     })
 }
 
@@ -98,12 +98,12 @@ impl AppContext {
         backend: Arc<dyn Backend>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(Self, Option<RedisBus>), StoreError> {
-        let config_rate = config.new_sessions_per_minute;
+        let config_rate = config.sessions.new_sessions_per_minute;
         let fan_out = FanOut::new(StreamLimits {
-            writers_per_session: config.max_streams_per_session,
-            readers_per_session: config.max_readers_per_session,
-            per_client: config.max_streams_per_client,
-            total: config.max_streams,
+            writers_per_session: config.streams.max_streams_per_session,
+            readers_per_session: config.streams.max_readers_per_session,
+            per_client: config.streams.max_streams_per_client,
+            total: config.streams.max_streams,
         });
         let bus = match redis_config(&config) {
             Some(redis) => Some(RedisBus { client: redis.client()?, channel: redis.channel() }),
@@ -111,9 +111,10 @@ impl AppContext {
         };
         // FRAME_ANCESTORS is checked when parsed; should a hand-built config
         // still hold something unsendable, fall back to the default.
-        let content_security_policy = HeaderValue::try_from(content_security_policy(&config.frame_ancestors))
-            .or_else(|_| HeaderValue::try_from(content_security_policy("'self'")))
-            .expect("the default policy is a valid header value");
+        let content_security_policy =
+            HeaderValue::try_from(content_security_policy(&config.embedding.frame_ancestors))
+                .or_else(|_| HeaderValue::try_from(content_security_policy("'self'")))
+                .expect("the default policy is a valid header value");
         let ctx = Self {
             config,
             store: SessionStore::new(backend),

@@ -56,7 +56,8 @@ impl Server {
 
     /// Binds with a backend of the caller's choosing.
     pub async fn bind_with(config: Config, backend: Arc<dyn Backend>) -> Result<Self, StartError> {
-        let listener = TcpListener::bind((config.host, config.port)).await.map_err(StartError::Listen)?;
+        let listener =
+            TcpListener::bind((config.listen.host, config.listen.port)).await.map_err(StartError::Listen)?;
         let metrics_listener = match config.metrics_addr {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(StartError::ListenForMetrics)?),
             None => None,
@@ -115,9 +116,12 @@ impl Server {
             let _ = stop.send(true);
         });
         let limits = ServeLimits {
-            timeouts: Timeouts { header: ctx.config.header_timeout, idle: ctx.config.idle_timeout },
-            max_connections: connection_cap(ctx.config.max_connections),
-            shutdown_grace: ctx.config.shutdown_grace,
+            timeouts: Timeouts {
+                header: ctx.config.timeouts.header_timeout.get(),
+                idle: ctx.config.timeouts.idle_timeout.get(),
+            },
+            max_connections: connection_cap(ctx.config.listen.max_connections),
+            shutdown_grace: ctx.config.timeouts.shutdown_grace.get(),
         };
         let open = Arc::clone(&ctx.open_connections);
         server::serve(listener, app, limits, Arc::clone(&ctx.metrics), open, ctx.shutdown.clone()).await;

@@ -165,7 +165,10 @@ pub async fn multiplexed(
     // Keep-alives are events here, so `app.js` can tell a stream that went
     // quiet (a dropped network the socket never saw) from an idle one; the
     // first says how often they come.
-    let ping = Bytes::from(format!("event: ping\ndata: {}\n\n", ctx.config.sse_keep_alive.as_millis()));
+    let ping = Bytes::from(format!(
+        "event: ping\ndata: {}\n\n",
+        ctx.config.streams.sse_keep_alive.get().as_millis()
+    ));
     opening.push(ping.clone());
     Ok(event_stream(&ctx, interrupted, opening, events, ping))
 }
@@ -272,9 +275,9 @@ fn event_stream(
     keep_alive_bytes: Bytes,
 ) -> Response {
     let counted = ctx.fan_out.stream_opened();
-    let every = ctx.config.sse_keep_alive;
+    let every = ctx.config.streams.sse_keep_alive.get();
     let mut shutdown = ctx.shutdown.clone();
-    let grace = ctx.config.shutdown_grace;
+    let grace = ctx.config.timeouts.shutdown_grace.get();
     let body = async_stream::stream! {
         let _counted = counted;
         yield Ok::<_, Infallible>(Bytes::from(format!("retry: {RETRY_MS}\n\n")));

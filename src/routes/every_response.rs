@@ -66,7 +66,10 @@ pub fn layers(
         // The limit is on producing the response: a slow body upload is
         // cut off, while an event stream, whose response starts at once,
         // goes on as long as its viewer stays.
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, ctx.config.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            ctx.config.timeouts.request_timeout.get(),
+        ))
         .layer(compression())
         // Inside the others, so a panic's 500 gets the security headers,
         // the log line and the metrics like any answer.

@@ -132,7 +132,7 @@ pub struct PublicBase(pub String);
 impl FromRequestParts<Arc<AppContext>> for PublicBase {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, ctx: &Arc<AppContext>) -> Result<Self, AppError> {
-        if let Some(url) = &ctx.config.public_url {
+        if let Some(url) = &ctx.config.embedding.public_url {
             return Ok(PublicBase(url.clone()));
         }
         let header = |name: &str| parts.headers.get(name).and_then(|h| h.to_str().ok());

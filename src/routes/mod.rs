@@ -39,7 +39,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         // Before the CORS layer, so preflights for these routes reach it.
         .method_not_allowed_fallback(pages::method_not_allowed);
     // No origins: no CORS headers at all, so browsers keep it same-origin.
-    let cross_origin = match cors(&ctx.config.allow_origins) {
+    let cross_origin = match cors(&ctx.config.embedding.allow_origins) {
         Some(cors) => cross_origin.layer(cors),
         None => cross_origin,
     };

@@ -70,8 +70,7 @@ async fn host_from_the_environment_is_where_it_listens() {
 /// setting and why.
 #[test]
 fn nonsense_session_lifetimes_stop_the_server_at_start_up() {
-    for (value, why) in [("0s", "at least 1s"), ("500ms", "at least 1s"), ("1000000years", "at most 1 year")]
-    {
+    for (value, why) in [("0s", "at least 1s"), ("500ms", "at least 1s"), ("1000000years", "at most 1year")] {
         let output = binary::command()
             .env("SESSION_TTL", value)
             .env("PORT", "0")
