@@ -1,8 +1,8 @@
 //! Browser tests: the real server on port 0, driven in headless Chromium
-//! through chromedriver. Each test gets a browser of its own; at most two
-//! run at once (see `browser_support`).
+//! through chromedriver. Each test has a browser to itself, in a fresh tab,
+//! while it runs; at most two run at once (see `browser_support`).
 //!
-//! Run: `cargo test --test browser`. Needs Debian's `chromium` and
+//! Run: `cargo test --test it browser`. Needs Debian's `chromium` and
 //! `chromium-driver` (or `CHROMIUM` / `CHROMEDRIVER`); without them the
 //! tests fail, they never skip.
 
@@ -25,7 +25,6 @@ const KG_MINUS: &str = "form:has([data-part=kg]) button[name=step][value=down]";
 /// Console errors a test may cause on purpose: refused input answers 422.
 const REFUSAL: &str = "status of 422";
 
-/// How many widget POSTs the server has answered, from its own metrics.
 /// Event frames the server rendered, for every audience: each update a
 /// view could receive is one.
 fn frames_rendered(app: &TestApp) -> u64 {
@@ -37,6 +36,7 @@ fn frames_rendered(app: &TestApp) -> u64 {
         .sum()
 }
 
+/// How many widget POSTs the server has answered, from its own metrics.
 fn widget_posts(app: &TestApp) -> u64 {
     let metrics = app.ctx.metrics.render(&Default::default());
     metrics

@@ -77,6 +77,14 @@ pub fn json_pair(json: &str) -> (f64, f64) {
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// Why no event came.
+/// What one read of a stream came to.
+enum Read {
+    Event(Event),
+    Ended,
+    /// The caller's condition held before an event came.
+    Stopped,
+}
+
 #[derive(Debug)]
 pub enum ReadError {
     TimedOut,
@@ -191,8 +199,32 @@ impl SseStream {
         }
     }
 
-    /// Cancel-safe: all state lives in `self` between awaits.
+    /// Waits for `n` more keep-alives (comments, or `ping` events on a
+    /// multiplexed stream) with no event between them: an idle stream stays
+    /// open and says so.
+    pub async fn expect_keep_alives(&mut self, n: usize) {
+        let goal = self.comments + self.pings + n;
+        let read = tokio::time::timeout(READ_TIMEOUT, self.read(|s| s.comments + s.pings >= goal)).await;
+        match read {
+            Ok(Ok(Read::Stopped)) => {}
+            Ok(Ok(Read::Event(event))) => panic!("an event while idle: {event:?}"),
+            Ok(Ok(Read::Ended)) => panic!("the stream ended while idle"),
+            Ok(Err(e)) => panic!("stream failed while idle: {e:?}"),
+            Err(_) => panic!("fewer than {n} keep-alives within {READ_TIMEOUT:?}"),
+        }
+    }
+
     async fn read_event(&mut self) -> Result<Option<Event>, ReadError> {
+        match self.read(|_| false).await? {
+            Read::Event(event) => Ok(Some(event)),
+            Read::Ended | Read::Stopped => Ok(None),
+        }
+    }
+
+    /// Reads up to the next event, the end of the stream, or the first line
+    /// after which `stop` holds. Cancel-safe: all state lives in `self`
+    /// between awaits.
+    async fn read(&mut self, stop: impl Fn(&Self) -> bool) -> Result<Read, ReadError> {
         loop {
             while let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=end).collect();
@@ -201,11 +233,14 @@ impl SseStream {
                 let line = line.trim_end_matches('\n').trim_end_matches('\r');
                 if let Some(event) = self.line(line) {
                     self.events += 1;
-                    return Ok(Some(event));
+                    return Ok(Read::Event(event));
+                }
+                if stop(self) {
+                    return Ok(Read::Stopped);
                 }
             }
             if self.ended {
-                return Ok(None);
+                return Ok(Read::Ended);
             }
             match self.body.next().await {
                 Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
