@@ -184,33 +184,6 @@ async fn read_only_links_survive_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_idle_past_its_lifetime_while_the_server_was_down_is_gone() {
-    let dir = DataDir::new("expiry");
-    let client = client();
-    let lifetimes = [("SESSION_TTL", "2s"), ("UNCHANGED_SESSION_TTL", "2s")];
-    let (changed, kept) = {
-        let (mut server, base) = start(dir.path(), &lifetimes);
-        let changed = new_session(&client, &base).await;
-        assert_eq!(change(&client, &base, &changed, 5).await.expect("change"), 200);
-        server.kill();
-        (changed, new_session_later(&dir, &lifetimes).await)
-    };
-    // The lifetime passes while no server runs.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let (_server, base) = start(dir.path(), &lifetimes);
-    assert_eq!(state(&client, &base, &changed).await.0, 404, "an expired session came back");
-    assert_eq!(state(&client, &base, &kept).await.0, 404);
-}
-
-/// A session made in a server started and stopped at once on `dir`.
-async fn new_session_later(dir: &DataDir, extra: &[(&str, &str)]) -> String {
-    let (mut server, base) = start(dir.path(), extra);
-    let sid = new_session(&client(), &base).await;
-    server.terminate(Duration::from_secs(10));
-    sid
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_the_same_folder_is_refused() {
     let dir = DataDir::new("twice");
     let (_first, base) = start(dir.path(), &[]);

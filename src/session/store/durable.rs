@@ -216,6 +216,7 @@ struct Shared {
     needs_reopen: AtomicBool,
     expired_since_asked: AtomicUsize,
     stats: DurableStats,
+    clock: WallClock,
 }
 
 pub struct DurableStore {
@@ -233,7 +234,27 @@ fn record_in(sessions: &impl SessionsTable, id: &str) -> Result<Option<Record>, 
     Record::decode(bytes.value()).map(Some)
 }
 
-fn now_ms() -> u64 {
+/// What the store stamps uses with: milliseconds since the Unix epoch, so
+/// that a stamp means the same after a restart (a monotonic clock would
+/// not). Tests move it on instead of sleeping through a lifetime.
+#[derive(Clone)]
+pub struct WallClock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl WallClock {
+    pub fn system() -> Self {
+        Self::new(system_ms)
+    }
+
+    pub fn new(now_ms: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now_ms))
+    }
+
+    fn now_ms(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+pub fn system_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -309,6 +330,10 @@ impl Shared {
 impl DurableStore {
     /// Opens (or creates) the store in `dir`, and starts its writer thread.
     pub fn open(dir: &Path, limits: StoreLimits) -> Result<Self, OpenError> {
+        Self::open_with_clock(dir, limits, WallClock::system())
+    }
+
+    pub fn open_with_clock(dir: &Path, limits: StoreLimits, clock: WallClock) -> Result<Self, OpenError> {
         let dir = dir.to_path_buf();
         if dir.exists() && !dir.is_dir() {
             return Err(OpenError::NotAFolder(dir));
@@ -341,6 +366,7 @@ impl DurableStore {
             needs_reopen: AtomicBool::new(false),
             expired_since_asked: AtomicUsize::new(0),
             stats: DurableStats::default(),
+            clock,
         });
         let (writes, queue) = mpsc::sync_channel(QUEUE);
         let writer = Arc::clone(&shared);
@@ -372,7 +398,7 @@ impl DurableStore {
 
     /// `id`'s live record, noting the use when the stored one is stale.
     fn read_and_touch(&self, txn: &ReadTransaction, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         let sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
         let record = self.shared.live(&sessions, id.as_str(), now)?;
         if let Some(record) = &record
@@ -432,7 +458,7 @@ impl Backend for DurableStore {
     async fn peek(&self, ids: &[SessionId]) -> Result<Vec<Option<Snapshot>>, StoreError> {
         let txn = self.begin_read()?;
         let sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         ids.iter().map(|id| Ok(self.shared.live(&sessions, id.as_str(), now)?.map(|r| r.snapshot))).collect()
     }
 
@@ -489,7 +515,8 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Write>) {
         // is room again (a full disk), or the new open would fail too.
         if shared.needs_reopen.load(Ordering::Relaxed) {
             if !(shared.room() && shared.reopen()) {
-                refuse(&mut batch);
+                let down = StoreError::Unavailable("the session store cannot write now".to_owned());
+                refuse(batch.drain(..), &down);
                 if stopping {
                     return;
                 }
@@ -511,19 +538,18 @@ fn write_loop(shared: &Shared, queue: &mpsc::Receiver<Write>) {
     }
 }
 
-/// Answers every write in `batch` with the store being unavailable.
-fn refuse(batch: &mut Vec<Write>) {
-    let down = || StoreError::Unavailable("the session store cannot write now".to_owned());
-    for write in batch.drain(..) {
+/// Answers each of `writes` with `error`.
+fn refuse(writes: impl Iterator<Item = Write>, error: &StoreError) {
+    for write in writes {
         match write {
             Write::Create { reply, .. } | Write::Probe { reply } => {
-                let _ = reply.send(Err(down()));
+                let _ = reply.send(Err(error.clone()));
             }
             Write::Cas { reply, .. } => {
-                let _ = reply.send(Err(down()));
+                let _ = reply.send(Err(error.clone()));
             }
             Write::Apply { reply, .. } => {
-                let _ = reply.send(Err(down()));
+                let _ = reply.send(Err(error.clone()));
             }
             Write::Touch { .. } => {}
         }
@@ -542,141 +568,171 @@ enum Pending {
 /// waits on it or `flush` says so, and then answers everyone. Returns
 /// whether the commit was durable, `None` if it failed.
 fn commit(shared: &Shared, batch: &mut Vec<Write>, flush: bool) -> Option<bool> {
-    let mut pending = Vec::with_capacity(batch.len());
-    let mut created = 0usize;
-    let mut removed = 0usize;
-    let mut expired = 0usize;
-    let applied = (|| -> Result<bool, StoreError> {
-        let mut txn = shared.db()?.begin_write().map_err(unavailable)?;
-        // No quick repair: it doubles the fsyncs per commit (two-phase),
-        // and the full check after a crash is quick at the sizes this app
-        // keeps (see BENCHMARKS.md).
-        txn.set_quick_repair(false);
-        let now = now_ms();
-        let live = |txn: &WriteTransaction, id: &SessionId| {
-            shared.live(&txn.open_table(SESSIONS).map_err(unavailable)?, id.as_str(), now)
-        };
-        for write in batch.drain(..) {
-            match write {
-                Write::Create { id, token, reply } => {
-                    while shared.sessions.load(Ordering::Relaxed) + created - removed
-                        >= shared.limits.max_sessions.max(1)
-                    {
-                        if !evict_one(&txn)? {
-                            break;
-                        }
-                        removed += 1;
-                    }
-                    let record = Record { snapshot: Snapshot::new(), last_used_ms: now, token };
-                    put(&txn, &id, &record, None)?;
-                    txn.open_table(TOKENS)
-                        .map_err(unavailable)?
-                        .insert(record.token.as_str(), id.as_str())
-                        .map_err(unavailable)?;
-                    created += 1;
-                    pending.push(Pending::Created(reply));
-                }
-                Write::Cas { id, expected, next, reply } => {
-                    let outcome = match live(&txn, &id)? {
-                        Some(before) if before.snapshot.version == expected => {
-                            put(&txn, &id, &before.at(next, now, shared.stale(&before, now)), Some(&before))?;
-                            Cas::Written
-                        }
-                        Some(_) => Cas::Conflict,
-                        None => Cas::Gone,
-                    };
-                    pending.push(Pending::Cas(reply, outcome));
-                }
-                Write::Apply { id, edit, reply } => {
-                    let outcome = match live(&txn, &id)? {
-                        Some(before) => {
-                            let (outcome, next) = decide(before.snapshot, edit);
-                            if let Some(next) = next {
-                                put(
-                                    &txn,
-                                    &id,
-                                    &before.at(next, now, shared.stale(&before, now)),
-                                    Some(&before),
-                                )?;
-                            }
-                            Some(outcome)
-                        }
-                        None => None,
-                    };
-                    pending.push(Pending::Applied(reply, outcome));
-                }
-                Write::Touch { id } => {
-                    if let Some(before) = live(&txn, &id)? {
-                        put(&txn, &id, &before.at(before.snapshot, now, true), Some(&before))?;
-                    }
-                }
-                Write::Probe { reply } => {
-                    let room = vec![0; PROBE_BYTES];
-                    txn.open_table(PROBE)
-                        .map_err(unavailable)?
-                        .insert("room", room.as_slice())
-                        .map_err(unavailable)?;
-                    pending.push(Pending::Probe(reply));
-                }
-            }
-        }
-        expired = sweep(shared, &txn, now)?;
-        removed += expired;
-        // Only what someone waits on needs an fsync; a sweep or a noted
-        // use rides along with the next durable commit.
-        let durable = flush || !pending.is_empty();
-        if !durable {
-            txn.set_durability(Durability::None).map_err(unavailable)?;
-        }
-        txn.commit().map_err(unavailable)?;
-        if durable {
-            shared.stats.commits.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(durable)
-    })();
-    let durable = applied.as_ref().ok().copied();
-    let applied = applied.map(|_| ());
-    match &applied {
-        Ok(()) => {
+    let mut writes = batch.drain(..);
+    let mut tally = Tally::with_capacity(writes.len());
+    let result = apply_batch(shared, &mut writes, &mut tally, flush);
+    match &result {
+        Ok(_) => {
             shared.healthy.store(true, Ordering::Relaxed);
-            let count = shared.sessions.load(Ordering::Relaxed) + created - removed;
+            let count = shared.sessions.load(Ordering::Relaxed) + tally.created - tally.removed;
             shared.sessions.store(count, Ordering::Relaxed);
-            shared.expired_since_asked.fetch_add(expired, Ordering::Relaxed);
+            shared.expired_since_asked.fetch_add(tally.expired, Ordering::Relaxed);
+            shared.stats.writes.fetch_add(tally.written(), Ordering::Relaxed);
         }
         Err(e) => {
             shared.healthy.store(false, Ordering::Relaxed);
             shared.needs_reopen.store(true, Ordering::Relaxed);
             tracing::error!(error = %e, "a write to the session store failed");
+            // The writes after the one that failed get its error too.
+            refuse(writes, e);
         }
     }
-    let written = pending
-        .iter()
-        .filter(|p| {
+    tally.answer(result.as_ref().map(|_| ()).map_err(Clone::clone));
+    result.ok()
+}
+
+/// What a batch did, and whom it answers once its commit is over.
+struct Tally {
+    pending: Vec<Pending>,
+    created: usize,
+    /// Evicted or expired.
+    removed: usize,
+    expired: usize,
+}
+
+impl Tally {
+    fn with_capacity(writes: usize) -> Self {
+        Self { pending: Vec::with_capacity(writes), created: 0, removed: 0, expired: 0 }
+    }
+
+    /// New sessions and changes, made durable by the commit.
+    fn written(&self) -> u64 {
+        let writes = self.pending.iter().filter(|p| {
             matches!(
                 p,
                 Pending::Created(_)
                     | Pending::Cas(_, Cas::Written)
                     | Pending::Applied(_, Some(Outcome::Changed(_)))
             )
-        })
-        .count();
-    if applied.is_ok() {
-        shared.stats.writes.fetch_add(written as u64, Ordering::Relaxed);
+        });
+        writes.count() as u64
     }
-    for answer in pending {
-        match answer {
-            Pending::Created(reply) | Pending::Probe(reply) => {
-                let _ = reply.send(applied.clone());
-            }
-            Pending::Cas(reply, outcome) => {
-                let _ = reply.send(applied.clone().map(|()| outcome));
-            }
-            Pending::Applied(reply, outcome) => {
-                let _ = reply.send(applied.clone().map(|()| outcome));
+
+    fn answer(self, committed: Result<(), StoreError>) {
+        for answer in self.pending {
+            match answer {
+                Pending::Created(reply) | Pending::Probe(reply) => {
+                    let _ = reply.send(committed.clone());
+                }
+                Pending::Cas(reply, outcome) => {
+                    let _ = reply.send(committed.clone().map(|()| outcome));
+                }
+                Pending::Applied(reply, outcome) => {
+                    let _ = reply.send(committed.clone().map(|()| outcome));
+                }
             }
         }
     }
-    durable
+}
+
+/// Applies `writes` until one fails, then sweeps and commits. Returns
+/// whether the commit was durable.
+fn apply_batch(
+    shared: &Shared,
+    writes: &mut impl Iterator<Item = Write>,
+    tally: &mut Tally,
+    flush: bool,
+) -> Result<bool, StoreError> {
+    let mut txn = shared.db()?.begin_write().map_err(unavailable)?;
+    // No quick repair: it doubles the fsyncs per commit (two-phase), and
+    // the full check after a crash is quick at the sizes this app keeps
+    // (see BENCHMARKS.md).
+    txn.set_quick_repair(false);
+    let now = shared.clock.now_ms();
+    for write in writes {
+        apply_write(shared, &txn, now, write, tally)?;
+    }
+    tally.expired = sweep(shared, &txn, now)?;
+    tally.removed += tally.expired;
+    // Only what someone waits on needs an fsync; a sweep or a noted use
+    // rides along with the next durable commit.
+    let durable = flush || !tally.pending.is_empty();
+    if !durable {
+        txn.set_durability(Durability::None).map_err(unavailable)?;
+    }
+    txn.commit().map_err(unavailable)?;
+    if durable {
+        shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(durable)
+}
+
+/// One write, in the batch's transaction; its answer waits in `tally`.
+fn apply_write(
+    shared: &Shared,
+    txn: &WriteTransaction,
+    now: u64,
+    write: Write,
+    tally: &mut Tally,
+) -> Result<(), StoreError> {
+    let live =
+        |id: &SessionId| shared.live(&txn.open_table(SESSIONS).map_err(unavailable)?, id.as_str(), now);
+    // The record after a change, its use noted if the stored one is stale.
+    let changed = |before: &Record, next: Snapshot| before.at(next, now, shared.stale(before, now));
+    match write {
+        Write::Create { id, token, reply } => {
+            while shared.sessions.load(Ordering::Relaxed) + tally.created - tally.removed
+                >= shared.limits.max_sessions.max(1)
+            {
+                if !evict_one(txn)? {
+                    break;
+                }
+                tally.removed += 1;
+            }
+            let record = Record { snapshot: Snapshot::new(), last_used_ms: now, token };
+            put(txn, &id, &record, None)?;
+            let mut tokens = txn.open_table(TOKENS).map_err(unavailable)?;
+            tokens.insert(record.token.as_str(), id.as_str()).map_err(unavailable)?;
+            tally.created += 1;
+            tally.pending.push(Pending::Created(reply));
+        }
+        Write::Cas { id, expected, next, reply } => {
+            let outcome = match live(&id)? {
+                Some(before) if before.snapshot.version == expected => {
+                    put(txn, &id, &changed(&before, next), Some(&before))?;
+                    Cas::Written
+                }
+                Some(_) => Cas::Conflict,
+                None => Cas::Gone,
+            };
+            tally.pending.push(Pending::Cas(reply, outcome));
+        }
+        Write::Apply { id, edit, reply } => {
+            let outcome = match live(&id)? {
+                Some(before) => {
+                    let (outcome, next) = decide(before.snapshot, edit);
+                    if let Some(next) = next {
+                        put(txn, &id, &changed(&before, next), Some(&before))?;
+                    }
+                    Some(outcome)
+                }
+                None => None,
+            };
+            tally.pending.push(Pending::Applied(reply, outcome));
+        }
+        Write::Touch { id } => {
+            if let Some(before) = live(&id)? {
+                put(txn, &id, &before.at(before.snapshot, now, true), Some(&before))?;
+            }
+        }
+        Write::Probe { reply } => {
+            let room = vec![0; PROBE_BYTES];
+            let mut probe = txn.open_table(PROBE).map_err(unavailable)?;
+            probe.insert("room", room.as_slice()).map_err(unavailable)?;
+            tally.pending.push(Pending::Probe(reply));
+        }
+    }
+    Ok(())
 }
 
 fn by_use(changed: bool) -> TableDefinition<'static, (u64, &'static str), ()> {
@@ -824,18 +880,57 @@ mod tests {
             assert!(committed.commits >= 1 && committed.commits <= 3, "{committed:?}");
             (sid, token)
         };
-        // The writer thread holds the database until its queue closes.
-        let reopened = loop {
-            match DurableStore::open(&dir, limits(10, Duration::from_secs(3600))) {
-                Ok(store) => break store,
-                Err(OpenError::InUse(_)) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => panic!("{e}"),
-            }
-        };
+        let reopened = reopen(&dir, limits(10, Duration::from_secs(3600)), WallClock::system());
         let (snapshot, again) = reopened.get(&sid).await.unwrap().unwrap();
         assert_eq!((snapshot.version, snapshot.state[Key::Kg], &again), (1, 1.0, &token));
         assert_eq!(reopened.by_token(&token).await.unwrap().map(|(id, _)| id), Some(sid));
         assert_eq!(reopened.session_count(), Some(1));
+    }
+
+    /// Opens the store in `dir` once the last one's writer has let go of it.
+    fn reopen(dir: &Path, limits: StoreLimits, clock: WallClock) -> DurableStore {
+        loop {
+            match DurableStore::open_with_clock(dir, limits, clock.clone()) {
+                Ok(store) => break store,
+                Err(OpenError::InUse(_)) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// The stamps are wall-clock time, so a lifetime runs on while the
+    /// store is closed; a noted use survives closing it.
+    #[tokio::test]
+    async fn lifetimes_and_noted_uses_hold_across_reopening() {
+        let (_parent, dir) = scratch();
+        let lifetime = limits(10, Duration::from_secs(2));
+        let ahead = Arc::new(AtomicU64::new(0));
+        let clock = {
+            let ahead = Arc::clone(&ahead);
+            WallClock::new(move || system_ms() + ahead.load(Ordering::Relaxed))
+        };
+        let (changed, unchanged) = {
+            let store = reopen(&dir, lifetime, clock.clone());
+            let (changed, unchanged) = (store.create().await.unwrap(), store.create().await.unwrap());
+            let next = Snapshot::new().then_set(Key::Lbs, 5.0);
+            assert_eq!(swap(&store, &changed, 0, next).await, Cas::Written);
+            (changed, unchanged)
+        };
+        // Three quarters of a lifetime after each use, the sessions are
+        // there, and reading them notes a use. (The clock moves once the
+        // last store's writer has let go, so that it notes uses at the
+        // time they were made.)
+        for later in [1_500, 3_000] {
+            let store = reopen(&dir, lifetime, clock.clone());
+            ahead.store(later, Ordering::Relaxed);
+            assert!(store.get(&changed).await.unwrap().is_some(), "{later} ms on");
+            assert!(store.get(&unchanged).await.unwrap().is_some(), "{later} ms on");
+        }
+        // Past a lifetime after the last use, they are gone.
+        let store = reopen(&dir, lifetime, clock);
+        ahead.store(3_000 + 2_001, Ordering::Relaxed);
+        assert_eq!(store.get(&changed).await.unwrap(), None, "an expired session came back");
+        assert_eq!(store.get(&unchanged).await.unwrap(), None);
     }
 
     #[tokio::test]
