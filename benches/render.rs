@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use weight_converter::i18n::Lang;
 use weight_converter::session::number::parse_number;
 use weight_converter::session::{Edit, Key, SessionId, Snapshot, ViewId, Weight};
-use weight_converter::views::{Links, change_response, converter_page, writer_event};
+use weight_converter::views::{ChangedBy, Links, change_response, converter_page, writer_event};
 
 fn changed() -> Snapshot {
     let edit = Edit { key: Key::Lbs, typed: Weight::new(10.0), step: None };
@@ -26,7 +26,7 @@ fn render(c: &mut Criterion) {
         })
     });
     c.bench_function("render change response (other field + dump)", |b| {
-        b.iter(|| change_response(black_box(&snapshot), Key::Lbs, false).into_string())
+        b.iter(|| change_response(black_box(&snapshot), Key::Lbs, ChangedBy::Typing).into_string())
     });
     c.bench_function("render stream event (both fields + dump)", |b| {
         b.iter(|| writer_event(black_box(&snapshot), Some(&view)).into_string())

@@ -17,7 +17,7 @@ use weight_converter::session::state::{kilograms_to_pounds, pounds_to_kilograms}
 use weight_converter::session::{
     Key, MemoryStore, Outcome, SessionId, SessionStore, Snapshot, StoreLimits, WidgetForm,
 };
-use weight_converter::views::{change_response, refusal_response};
+use weight_converter::views::{ChangedBy, change_response, refusal_response};
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
@@ -69,7 +69,7 @@ async fn commit(store: &SessionStore, id: &SessionId, key: Key, body: &[u8]) {
                 Key::Lbs => assert_eq!(state[Key::Kg], pounds_to_kilograms(state[Key::Lbs]), "{state:?}"),
                 Key::Kg => assert_eq!(state[Key::Lbs], kilograms_to_pounds(state[Key::Kg]), "{state:?}"),
             }
-            assert!(!change_response(&after, key, edit.step.is_some()).0.is_empty());
+            assert!(!change_response(&after, key, ChangedBy::of(&edit)).0.is_empty());
         }
         Outcome::Unchanged(snapshot) => assert_eq!((snapshot, after), (before, before)),
         Outcome::Refused(why, snapshot) => {

@@ -15,7 +15,7 @@ use crate::session::number::NumberError;
 use crate::session::{Key, Outcome, SessionId, Snapshot, WidgetForm};
 use crate::telemetry::Rejection;
 use crate::views::page::Refused;
-use crate::views::{change_response, refusal_response};
+use crate::views::{ChangedBy, change_response, refusal_response};
 
 use super::pages::page;
 
@@ -65,14 +65,14 @@ async fn apply(
             return reply.refused(None, t.number_error(why)).await;
         }
     };
-    let stepped = edit.step.is_some();
+    let by = ChangedBy::of(&edit);
     match ctx.store.apply(&sid, edit, form.view.as_ref()).await?.ok_or(AppError::UnknownSession)? {
         Outcome::Changed(snapshot) => {
             ctx.metrics.change_applied();
             ctx.fan_out.publish(&sid, snapshot, form.view);
-            Ok(reply.accepted(&snapshot, stepped))
+            Ok(reply.accepted(&snapshot, by))
         }
-        Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, stepped)),
+        Outcome::Unchanged(snapshot) => Ok(reply.accepted(&snapshot, by)),
         Outcome::Refused(why, snapshot) => {
             ctx.metrics.input_rejected(Rejection::Overflow);
             reply.refused(Some(snapshot), &t.refusal(why)).await
@@ -91,9 +91,9 @@ struct Reply<'a> {
 }
 
 impl Reply<'_> {
-    fn accepted(&self, snapshot: &Snapshot, stepped: bool) -> Response {
+    fn accepted(&self, snapshot: &Snapshot, by: ChangedBy) -> Response {
         if self.htmx {
-            change_response(snapshot, self.key, stepped).into_response()
+            change_response(snapshot, self.key, by).into_response()
         } else {
             Redirect::to(&format!("/s/{}", self.sid.as_str())).into_response()
         }

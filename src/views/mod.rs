@@ -13,7 +13,7 @@ pub use page::{converter_page, error_page};
 use maud::{Markup, html};
 
 use crate::assets;
-use crate::session::{Key, ReadToken, SessionId, Snapshot, ViewId};
+use crate::session::{Edit, Key, ReadToken, SessionId, Snapshot, ViewId};
 use widgets::{FieldContent, Placement, input, message};
 
 /// The URLs a session's markup points at, and how its event stream names it.
@@ -71,13 +71,28 @@ impl Links {
     }
 }
 
+/// How a field was changed, which decides whether the answer carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangedBy {
+    /// Typed and committed: the field holds what the user typed, and is
+    /// left alone.
+    Typing,
+    /// A − / + button: the server made the new value, so the field gets it.
+    Step,
+}
+
+impl ChangedBy {
+    pub fn of(edit: &Edit) -> Self {
+        if edit.step.is_some() { Self::Step } else { Self::Typing }
+    }
+}
+
 /// The answer to a committed change: the *other* fields, the dump, and
-/// the changed field's cleared message. The field being typed in is left
-/// alone, unless a − / + changed it.
-pub fn change_response(snapshot: &Snapshot, changed: Key, stepped: bool) -> Markup {
+/// the changed field's cleared message (and the field itself after a step).
+pub fn change_response(snapshot: &Snapshot, changed: Key, by: ChangedBy) -> Markup {
     html! {
         @for key in Key::ALL {
-            @if key != changed || stepped {
+            @if key != changed || by == ChangedBy::Step {
                 (input(key, &FieldContent::Value(snapshot.state[key]), snapshot.version, Placement::Update))
             }
             (message(key, &FieldContent::Value(snapshot.state[key]), Some(snapshot.version), Placement::Update))
