@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -86,17 +87,28 @@ impl Server {
     pub async fn serve(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self { listener, metrics_listener, ctx, stop, bus } = self;
         let app = router(Arc::clone(&ctx));
+        let limits = ServeLimits {
+            timeouts: Timeouts {
+                header: ctx.config.timeouts.header_timeout.get(),
+                idle: ctx.config.timeouts.idle_timeout.get(),
+            },
+            max_connections: connection_cap(ctx.config.listen.max_connections),
+            shutdown_grace: ctx.config.timeouts.shutdown_grace.get(),
+        };
         if let Some(metrics_listener) = metrics_listener {
-            let metrics = metrics_router(Arc::clone(&ctx));
-            let mut shutdown = ctx.shutdown.clone();
-            let stopped = async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            };
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(metrics_listener, metrics).with_graceful_shutdown(stopped).await {
-                    tracing::error!(error = %e, "the metrics listener failed");
-                }
-            });
+            // The same time limits, and a cap of its own: scrapers never
+            // take the app's connections, nor the app theirs.
+            let limits = ServeLimits { max_connections: METRICS_CONNECTIONS, ..limits };
+            let open = Arc::new(AtomicUsize::new(0));
+            let metrics = Arc::clone(&ctx.metrics);
+            tokio::spawn(server::serve(
+                metrics_listener,
+                metrics_router(Arc::clone(&ctx)),
+                limits,
+                metrics,
+                open,
+                ctx.shutdown.clone(),
+            ));
         }
         let housekeeping = tokio::spawn(housekeeping(Arc::clone(&ctx)));
         if let (Some(bus), Some(subscribed)) = (bus, &ctx.bus_subscribed) {
@@ -115,14 +127,6 @@ impl Server {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        let limits = ServeLimits {
-            timeouts: Timeouts {
-                header: ctx.config.timeouts.header_timeout.get(),
-                idle: ctx.config.timeouts.idle_timeout.get(),
-            },
-            max_connections: connection_cap(ctx.config.listen.max_connections),
-            shutdown_grace: ctx.config.timeouts.shutdown_grace.get(),
-        };
         let open = Arc::clone(&ctx.open_connections);
         server::serve(listener, app, limits, Arc::clone(&ctx.metrics), open, ctx.shutdown.clone()).await;
         on_signal.abort();
@@ -130,6 +134,9 @@ impl Server {
         Ok(())
     }
 }
+
+/// Connections open at once on `METRICS_ADDR`: scrapers are few.
+const METRICS_CONNECTIONS: usize = 16;
 
 /// Files the process keeps for itself beyond connections: the listener,
 /// logs, Redis, and room to accept and close one past the cap.

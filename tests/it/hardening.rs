@@ -40,6 +40,36 @@ async fn a_half_sent_request_head_is_cut_after_the_header_timeout() {
     assert_eq!(app.counter(r#"weight_converter_connections_cut_total{reason="header_timeout"}"#), 2);
 }
 
+/// `METRICS_ADDR` is served with the same limits as the app: a slow head
+/// is cut there too, and past its own small cap connections are closed.
+#[tokio::test]
+async fn the_metrics_listener_has_the_apps_limits() {
+    let app = app_with(&["--header-timeout", "300ms", "--metrics-addr", "127.0.0.1:0"]).await;
+    let metrics = app.metrics_addr.expect("a metrics listener");
+    let mut tcp = TcpStream::connect(metrics).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    assert_eq!(read_to_close(&mut tcp).await, "");
+    assert_eq!(app.counter(r#"weight_converter_connections_cut_total{reason="header_timeout"}"#), 1);
+    // Sixteen idle connections fill it; the seventeenth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let mut tcp = TcpStream::connect(metrics).await.unwrap();
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut head = [0; 12];
+        tcp.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        held.push(tcp);
+    }
+    let mut past = TcpStream::connect(metrics).await.unwrap();
+    assert_eq!(read_to_close(&mut past).await, "");
+    assert_eq!(
+        app.counter(r#"weight_converter_connections_refused_total{reason="too_many_connections"}"#),
+        1
+    );
+    // The app's own port is not touched by it.
+    assert_eq!(app.get("/healthz").await.status, 200);
+}
+
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let app = app_with(&["--idle-timeout", "300ms"]).await;
