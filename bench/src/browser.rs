@@ -7,17 +7,22 @@
 //! a new value. WebDriver's own latency is outside both timestamps.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::wd::Capabilities;
+use fantoccini::{Client, Locator};
 use serde_json::{Value as Json, json};
-use tokio::process::{Child, Command};
 
 use crate::client::{Conn, get};
 use crate::{Fallible, fail};
+
+/// Finding Chromium and chromedriver, starting them and a session: the
+/// browser tests' own launcher.
+#[path = "../../tests/it/browser_support/launch.rs"]
+mod launch;
 
 pub struct Timings {
     /// Per try: when each page event first fired after Enter, in ms.
@@ -234,15 +239,25 @@ async fn with_chromium<T>(
     page_load: &str,
     body: impl AsyncFnOnce(&Client) -> Fallible<T>,
 ) -> Fallible<T> {
-    let chromium = crate::procs::which("chromium")
-        .or_else(|| crate::procs::which("chromium-browser"))
-        .ok_or("chromium not found (apt-get install chromium chromium-driver)")?;
-    let chromedriver = crate::procs::which("chromedriver").ok_or("chromedriver not found")?;
+    let programs = launch::locate_programs()?;
     let profile = scratch.join("chromium-profile");
     std::fs::create_dir_all(&profile)?;
-    let mut driver = Driver::start(&chromedriver, scratch).await?;
+    // Chromium gets both CPUs, as a user's browser would, rather than the
+    // load generator's one.
+    let command = match crate::procs::taskset() {
+        Some(taskset) => {
+            let mut command = Command::new(taskset);
+            command.args(["-c", "0,1"]).arg(&programs.chromedriver);
+            command
+        }
+        None => Command::new(&programs.chromedriver),
+    };
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let log = scratch.join("chromedriver.log");
+    let driver = launch::Driver::start(command, port, log, |mut command| command.spawn()).await?;
     let outcome = async {
-        let client = connect(driver.port, &chromium, &profile, page_load).await?;
+        let caps = capabilities(&programs.chromium, &profile, page_load);
+        let client = launch::connect(&driver, caps).await?;
         let timed = tokio::time::timeout(Duration::from_secs(180), body(&client)).await;
         // Always close the session, or Chromium processes stay behind.
         let _ = client.close().await;
@@ -252,7 +267,8 @@ async fn with_chromium<T>(
         }
     }
     .await;
-    driver.stop().await;
+    // chromedriver's /shutdown, and a kill if that is not enough.
+    drop(driver);
     let _ = std::fs::remove_dir_all(&profile);
     outcome
 }
@@ -360,100 +376,17 @@ async fn wait(
     }
 }
 
-async fn connect(port: u16, chromium: &Path, profile: &Path, page_load: &str) -> Fallible<Client> {
-    let args = [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--window-size=1280,900",
-    ];
-    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    args.push(format!("--user-data-dir={}", profile.display()));
+/// A session in which chromedriver starts `chromium` itself, with the
+/// shared flags and `profile`, loading pages by `page_load`.
+fn capabilities(chromium: &Path, profile: &Path, page_load: &str) -> Capabilities {
     let caps = json!({
         "browserName": "chrome",
-        "goog:chromeOptions": { "binary": chromium.to_string_lossy(), "args": args },
+        "goog:chromeOptions": {
+            "binary": chromium.to_string_lossy(),
+            "args": launch::chromium_args(profile, 1280, 900),
+        },
         "pageLoadStrategy": page_load,
     });
     let Json::Object(caps) = caps else { unreachable!() };
-    let mut last = String::new();
-    for _ in 0..5 {
-        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        builder.capabilities(caps.clone());
-        match builder.connect(&format!("http://127.0.0.1:{port}/")).await {
-            Ok(client) => return Ok(client),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    fail(format!("could not start a Chromium session: {last}"))
-}
-
-/// chromedriver on a free port, stopped (and killed) by `stop`.
-struct Driver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Driver {
-    async fn start(chromedriver: &Path, scratch: &Path) -> Fallible<Driver> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log = scratch.join("chromedriver.log");
-        let out = std::fs::File::create(&log)?;
-        // Chromium gets both CPUs, as a user's browser would, rather than
-        // the load generator's one.
-        let mut command = match crate::procs::taskset() {
-            Some(taskset) => {
-                let mut c = Command::new(taskset);
-                c.args(["-c", "0,1"]).arg(chromedriver);
-                c
-            }
-            None => Command::new(chromedriver),
-        };
-        let child = command
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut driver = Driver { child, port, log };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let status = async {
-                let mut conn = Conn::connect(addr).await?;
-                conn.roundtrip(&get(&addr, "/status", "Connection: close\r\n"), true).await
-            };
-            if let Ok(response) = status.await
-                && response.text().contains("\"ready\":true")
-            {
-                return Ok(driver);
-            }
-            if Instant::now() > deadline || driver.child.try_wait()?.is_some() {
-                let output = std::fs::read_to_string(&driver.log).unwrap_or_default();
-                driver.stop().await;
-                return fail(format!("chromedriver never became ready: {output}"));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(&mut self) {
-        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
-        if let Ok(mut conn) = Conn::connect(addr).await {
-            let shutdown = get(&addr, "/shutdown", "Connection: close\r\n");
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn.roundtrip(&shutdown, false)).await;
-        }
-        if tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await.is_err() {
-            let _ = self.child.start_kill();
-            let _ = self.child.wait().await;
-        }
-    }
+    caps
 }

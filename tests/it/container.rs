@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::binary::{KillOnDrop, STARTUP, port_in};
+use common::binary::{KillOnDrop, port_in};
 
 /// The image's `USER`.
 const IMAGE_USER: &str = "65532";
@@ -75,15 +75,11 @@ fn http(port: u16, request: &str) -> String {
 }
 
 fn start(binary: &PathBuf, data: &Path) -> (KillOnDrop, u16) {
-    let server = image_env(&mut as_image_user(binary), 0, data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the binary");
-    let mut server = KillOnDrop::new(server);
-    let line = server.ready_line(STARTUP);
-    let port = port_in(&line).unwrap_or_else(|| panic!("no port in ready line {line:?}"));
-    assert!(line.contains(&format!("http://0.0.0.0:{port}")), "{line:?}");
+    let mut command = as_image_user(binary);
+    image_env(&mut command, 0, data).stdout(Stdio::piped()).stderr(Stdio::null());
+    let (server, address) = common::binary::start(&mut command);
+    let port = port_in(&address).unwrap_or_else(|| panic!("no port in ready line {address:?}"));
+    assert!(address.contains(&format!("http://0.0.0.0:{port}")), "{address:?}");
     (server, port)
 }
 

@@ -16,18 +16,6 @@ use common::{TestApp, spawn_app_with};
 /// The spec: an event arrives through nginx within 1 s.
 const FAN_OUT_BOUND: Duration = Duration::from_secs(1);
 
-fn changes_applied(app: &TestApp) -> u64 {
-    let metrics = app.ctx.metrics.render(&Default::default());
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("weight_converter_changes_total "))
-        .map_or(0, |count| count.parse().expect("a count"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port()
-}
-
 /// `deploy/nginx.conf` with the compose service addresses replaced; fails
 /// if the file no longer has them, so the test cannot drift from it.
 fn nginx_conf(replicas: [&TestApp; 2], listen: u16) -> String {
@@ -84,7 +72,7 @@ async fn nginx_round_robin_over_two_replicas_serves_one_session() {
     a.wait_until_ready().await;
     b.wait_until_ready().await;
     let dir = tempfile::Builder::new().prefix("wc-nginx-").tempdir().expect("a temporary directory");
-    let port = free_port();
+    let port = common::free_port();
     let _nginx = start_nginx(&nginx_conf([&a, &b], port), dir.path(), port).await;
     let front = format!("http://127.0.0.1:{port}");
     let client = &a.client;
@@ -131,7 +119,8 @@ async fn nginx_round_robin_over_two_replicas_serves_one_session() {
         assert_eq!(common::sse::dump_pair(markup).0, lbs.parse::<f64>().unwrap(), "change {version}");
     }
     // Round robin, not sticky: both replicas applied changes.
-    let (on_a, on_b) = (changes_applied(&a), changes_applied(&b));
+    let changes = "weight_converter_changes_total";
+    let (on_a, on_b) = (a.counter(changes), b.counter(changes));
     assert_eq!(on_a + on_b, 6);
     assert!(on_a > 0 && on_b > 0, "requests did not alternate: {on_a} on A, {on_b} on B");
 }

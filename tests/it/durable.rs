@@ -34,23 +34,23 @@ impl DataDir {
     }
 }
 
+/// The binary on `dir`, with extra settings, its logs kept from the test's
+/// output.
+fn command(dir: &Path, extra: &[(&str, &str)]) -> std::process::Command {
+    let mut command = binary::command();
+    command.env("DATA_DIR", dir).envs(extra.iter().copied()).stderr(std::process::Stdio::piped());
+    command
+}
+
 /// The server on a free port, on `dir`, with extra settings.
 fn start(dir: &Path, extra: &[(&str, &str)]) -> (KillOnDrop, String) {
-    let mut command = binary::command();
-    command.env("PORT", "0").env("DATA_DIR", dir).env("RUST_LOG", "warn");
-    command.envs(extra.iter().copied()).stderr(std::process::Stdio::piped());
-    let mut server = KillOnDrop::new(command.spawn().expect("start the server"));
-    let address = server.ready_address(STARTUP);
-    (server, address)
+    binary::start(command(dir, extra).env("RUST_LOG", "warn"))
 }
 
 /// Starts the binary on `dir` with `extra`, expecting it to refuse to
 /// start: its exit status and what it said.
 fn refused(dir: &Path, extra: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
-    let mut command = binary::command();
-    command.env("PORT", "0").env("DATA_DIR", dir).envs(extra.iter().copied());
-    command.stderr(std::process::Stdio::piped());
-    let mut server = KillOnDrop::new(command.spawn().expect("start the server"));
+    let mut server = binary::spawn(&mut command(dir, extra));
     let status = server.exit_within(STARTUP).expect("the server should refuse to start");
     (status, server.stderr())
 }
@@ -235,10 +235,7 @@ fn data_dir_and_redis_url_together_are_refused_by_name() {
 
 #[test]
 fn an_empty_data_dir_is_unset() {
-    let mut command = binary::command();
-    command.env("PORT", "0").env("DATA_DIR", "").env("RUST_LOG", "warn");
-    let mut server = KillOnDrop::new(command.spawn().expect("start the server"));
-    server.ready_address(STARTUP);
+    let (mut server, _) = binary::start(binary::command().env("DATA_DIR", "").env("RUST_LOG", "warn"));
     server.terminate(Duration::from_secs(10));
 }
 
@@ -323,15 +320,10 @@ async fn a_full_disk_answers_503_and_loses_nothing_stored() {
     assert_eq!(state(&client, &base, &first).await, (200, r#"{"lbs":12.0,"kg":5.44310844}"#.to_owned()));
 }
 
-/// A free port to start the server on twice.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_after_a_crash_and_restart_shows_the_same_values() {
     let dir = DataDir::new("browser");
-    let port = free_port().to_string();
+    let port = common::free_port().to_string();
     let settings = [("PORT", port.as_str())];
     let (mut server, base) = start(dir.path(), &settings);
     browser_support::with_browser(browser_support::Options::default(), |b| async move {

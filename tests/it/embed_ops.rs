@@ -14,6 +14,7 @@ use common::checks::{
     Reply, assert_error_page, assert_live_root, assert_view_id, assert_view_ids, check_state_json, part_names,
 };
 use common::html;
+use common::metrics::sample;
 use common::sse::{READ_TIMEOUT, SseStream, dump_pair};
 use common::{TestApp, spawn_app, spawn_app_with};
 use reqwest::Method;
@@ -129,15 +130,6 @@ async fn metrics(app: &TestApp) -> String {
     let reply = app.get("/metrics").await;
     assert_eq!(reply.status, 200);
     reply.body
-}
-
-/// The value of the sample named exactly `series` (name plus labels, as
-/// rendered), if any.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
-        Some(value.trim().parse().unwrap_or_else(|_| panic!("non-numeric sample {line:?}")))
-    })
 }
 
 /// Polls a gauge until `done(value)`; panics after [`POLL_LIMIT`].
@@ -850,16 +842,9 @@ async fn health_and_readiness_answer_while_running() {
 
 /// Starts the binary with `LOG_FORMAT=log_format`; returns it and its address.
 fn start(log_format: &str) -> (KillOnDrop, String) {
-    let child = binary::command()
-        .env("PORT", "0")
-        .env("RUST_LOG", "debug")
-        .env("LOG_FORMAT", log_format)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the weight-converter binary");
-    let mut running = KillOnDrop::new(child);
-    let base = running.ready_address(POLL_LIMIT);
-    (running, base)
+    binary::start(
+        binary::command().env("RUST_LOG", "debug").env("LOG_FORMAT", log_format).stderr(Stdio::piped()),
+    )
 }
 
 /// SIGTERM, which must end the process with status 0; returns stderr.

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::binary::{self, KillOnDrop, STARTUP};
+use common::binary;
 use common::{TestApp, spawn_app_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -159,10 +159,8 @@ async fn past_the_connection_cap_new_connections_are_closed_at_once() {
 
 #[tokio::test]
 async fn sigterm_ends_the_process_within_the_grace_period_whatever_clients_hold() {
-    let mut command = binary::command();
-    command.env("PORT", "0").env("RUST_LOG", "warn").env("SHUTDOWN_GRACE", "1s");
-    let mut server = KillOnDrop::new(command.spawn().expect("start the server"));
-    let address = server.ready_address(STARTUP);
+    let (mut server, address) =
+        binary::start(binary::command().env("RUST_LOG", "warn").env("SHUTDOWN_GRACE", "1s"));
     let addr = address.trim_start_matches("http://").to_owned();
     // A half-sent head, an idle connection and an open event stream.
     let mut half = TcpStream::connect(&addr).await.unwrap();
@@ -383,11 +381,10 @@ async fn memory_comes_back_after_streams_close_and_sessions_expire() {
     // This test holds thousands of sockets itself.
     rlimit::increase_nofile_limit(u64::MAX).expect("raise the open-file limit");
     let mut command = binary::command();
-    command.env("PORT", "0").env("RUST_LOG", "warn");
+    command.env("RUST_LOG", "warn");
     command.env("SESSION_TTL", "5s").env("UNCHANGED_SESSION_TTL", "5s");
     command.env("NEW_SESSIONS_PER_MINUTE", "100000000").env("MAX_STREAMS_PER_CLIENT", "100000");
-    let mut server = KillOnDrop::new(command.spawn().expect("start the server"));
-    let base_url = server.ready_address(STARTUP);
+    let (server, base_url) = binary::start(&mut command);
     let addr = base_url.trim_start_matches("http://").to_owned();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let new_session = || async {

@@ -6,17 +6,7 @@ use crate::common;
 
 use std::process::Stdio;
 
-use common::binary::{self, KillOnDrop, STARTUP};
-
-fn start(args: &[&str], env: &[(&str, &str)]) -> KillOnDrop {
-    let child = binary::command()
-        .args(args)
-        .envs(env.iter().copied())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the weight-converter binary");
-    KillOnDrop::new(child)
-}
+use common::binary::{self, STARTUP};
 
 async fn get(url: &str) -> reqwest::Response {
     let client = reqwest::Client::builder()
@@ -30,7 +20,7 @@ async fn get(url: &str) -> reqwest::Response {
 #[tokio::test]
 async fn port_0_from_the_environment_picks_a_free_port_and_prints_it() {
     // HOST is unset, so this also checks its default, 127.0.0.1.
-    let mut server = start(&[], &[("PORT", "0")]);
+    let mut server = binary::spawn(binary::command().env("PORT", "0").stderr(Stdio::null()));
     let (port, lines) = server.announced_port("127.0.0.1", STARTUP);
     assert_ne!(port, 0, "the printed port must be the real one: {lines:?}");
     assert_eq!(lines.iter().filter(|l| l.contains("http://")).count(), 1, "one line: {lines:?}");
@@ -46,8 +36,9 @@ async fn port_0_from_the_environment_picks_a_free_port_and_prints_it() {
 
 #[tokio::test]
 async fn flags_take_precedence_over_the_environment() {
-    let mut server =
-        start(&["--host", "127.0.0.1", "--port", "0"], &[("PORT", "8080"), ("HOST", "127.0.0.2")]);
+    let mut command = binary::command();
+    command.args(["--host", "127.0.0.1", "--port", "0"]).env("PORT", "8080").env("HOST", "127.0.0.2");
+    let mut server = binary::spawn(command.stderr(Stdio::null()));
     let (port, lines) = server.announced_port("127.0.0.1", STARTUP);
     assert!(port != 0 && port != 8080, "--port 0 lost to PORT=8080: {lines:?}");
     let health = get(&format!("http://127.0.0.1:{port}/healthz")).await;
@@ -59,7 +50,7 @@ async fn flags_take_precedence_over_the_environment() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn host_from_the_environment_is_where_it_listens() {
-    let mut server = start(&[], &[("PORT", "0"), ("HOST", "127.0.0.2")]);
+    let mut server = binary::spawn(binary::command().env("HOST", "127.0.0.2").stderr(Stdio::null()));
     let (port, lines) = server.announced_port("127.0.0.2", STARTUP);
     assert_ne!(port, 0, "{lines:?}");
     assert_eq!(get(&format!("http://127.0.0.2:{port}/healthz")).await.status(), 200);
@@ -73,7 +64,6 @@ fn nonsense_session_lifetimes_stop_the_server_at_start_up() {
     for (value, why) in [("0s", "at least 1s"), ("500ms", "at least 1s"), ("1000000years", "at most 1year")] {
         let output = binary::command()
             .env("SESSION_TTL", value)
-            .env("PORT", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()

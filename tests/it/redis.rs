@@ -7,7 +7,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::binary::{self, KillOnDrop, STARTUP};
+use common::binary::{self, STARTUP};
 use common::checks::{Reply, assert_update};
 use common::html;
 use common::redis::RedisServer;
@@ -242,11 +242,7 @@ async fn a_stalled_redis_answers_503_instead_of_hanging() {
 #[tokio::test]
 async fn a_killed_replica_leaves_its_sessions_to_the_others() {
     let redis = RedisServer::start().await;
-    let start = || {
-        let mut command = binary::command();
-        command.env("PORT", "0").env("REDIS_URL", redis.url()).env("RUST_LOG", "warn");
-        KillOnDrop::new(command.spawn().expect("start a replica"))
-    };
+    let start = || binary::spawn(binary::command().env("REDIS_URL", redis.url()).env("RUST_LOG", "warn"));
     let mut a = start();
     let mut b = start();
     let (a_base, b_base) = (a.ready_address(STARTUP), b.ready_address(STARTUP));
@@ -340,10 +336,8 @@ async fn a_replica_started_before_redis_becomes_ready_when_redis_comes() {
 
 /// Frames rendered so far by `app`: (writer, reader).
 fn frames_rendered(app: &TestApp) -> (u64, u64) {
-    let metrics = app.ctx.metrics.render(&Default::default());
     let count = |audience: &str| {
-        let prefix = format!(r#"weight_converter_frames_rendered_total{{audience="{audience}"}} "#);
-        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |n| n.parse().expect("a count"))
+        app.counter(&format!(r#"weight_converter_frames_rendered_total{{audience="{audience}"}}"#))
     };
     (count("writer"), count("reader"))
 }

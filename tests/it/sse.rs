@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::binary::{self, KillOnDrop};
+use common::binary;
 use common::checks::assert_update;
 use common::html;
 use common::sse::{self, Event, READ_TIMEOUT, SseStream, dump_pair, is_consistent, json_pair};
@@ -100,12 +100,7 @@ async fn gauge(client: &reqwest::Client, base: &str, name: &str) -> f64 {
         .await
         .expect("metrics in time");
     let text = response.expect("GET /metrics").text().await.expect("metrics body");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .expect("numeric gauge")
+    common::metrics::sample(&text, name).unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
 }
 
 const OPEN_STREAMS: &str = "weight_converter_open_streams";
@@ -445,15 +440,9 @@ async fn graceful_shutdown_with_streams_open_is_quick() {
 async fn sigterm_with_streams_open_exits_quickly() {
     // The guard kills the child however the test ends, and keeps draining
     // stdout so logging never blocks on a full pipe.
-    let child = binary::command()
-        .env("PORT", "0")
-        .env("HOST", "127.0.0.1")
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the server binary");
-    let mut server = KillOnDrop::new(child);
-    let base = server.ready_address(READ_TIMEOUT);
+    let mut command = binary::command();
+    command.env("HOST", "127.0.0.1").env("RUST_LOG", "warn").stderr(Stdio::inherit());
+    let (mut server, base) = binary::start(&mut command);
 
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = client.get(format!("{base}/")).send().await.expect("GET /");

@@ -9,8 +9,6 @@
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,10 +20,16 @@ use fantoccini::elements::Element;
 use fantoccini::error::CmdError;
 use fantoccini::key::Key;
 use fantoccini::wd::{Capabilities, WindowHandle};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use futures_util::FutureExt as _;
 use serde_json::{Value as Json, json};
 use tokio::sync::Semaphore;
+
+/// Finding Chromium and chromedriver, starting them and a session: shared
+/// with the benchmark harness.
+mod launch;
+
+use launch::{Driver, INSTALL_HINT, Programs};
 
 /// Browsers running at once, across all tests of this binary. Each is a
 /// whole Chromium; two cores do not carry more without flaky timings.
@@ -41,66 +45,18 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------- locating
 
-/// The two programs a browser test needs.
-#[derive(Debug, Clone)]
-pub struct Programs {
-    pub chromium: PathBuf,
-    pub chromedriver: PathBuf,
-}
-
-const INSTALL_HINT: &str = "Install Debian's packages (`apt-get install chromium chromium-driver`, \
-     which scripts/test.sh does for you), or point the CHROMIUM / CHROMEDRIVER environment \
-     variables at the binaries.";
-
-/// Finds Chromium and chromedriver from `CHROMIUM` / `CHROMEDRIVER`, then
-/// `/usr/bin`, then `PATH`. Panics with a clear message if either is
-/// missing: a browser test that cannot find its browser must fail.
+/// Finds Chromium and chromedriver (see [`launch::locate_programs`]).
+/// Panics with a clear message if either is missing: a browser test that
+/// cannot find its browser must fail.
 pub fn locate_programs() -> Programs {
-    locate_programs_from(std::env::var_os("CHROMIUM"), std::env::var_os("CHROMEDRIVER"))
+    launch::locate_programs().unwrap_or_else(|why| panic!("BROWSER TEST FAILED: {why}"))
 }
 
 /// [`locate_programs`] with the environment passed in, so the failure can
 /// be tested without touching the process environment.
 pub fn locate_programs_from(chromium: Option<OsString>, chromedriver: Option<OsString>) -> Programs {
-    Programs {
-        chromium: locate(
-            "Chromium",
-            "CHROMIUM",
-            chromium,
-            &["chromium", "chromium-browser", "google-chrome"],
-        ),
-        chromedriver: locate("chromedriver", "CHROMEDRIVER", chromedriver, &["chromedriver"]),
-    }
-}
-
-fn locate(what: &str, var: &str, from_env: Option<OsString>, names: &[&str]) -> PathBuf {
-    if let Some(path) = from_env.filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        assert!(
-            is_executable(&path),
-            "BROWSER TEST FAILED: {var}={} is not an executable file, so {what} cannot run. {INSTALL_HINT}",
-            path.display()
-        );
-        return path;
-    }
-    let mut candidates: Vec<PathBuf> = names.iter().map(|n| Path::new("/usr/bin").join(n)).collect();
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            candidates.extend(names.iter().map(|n| dir.join(n)));
-        }
-    }
-    candidates.into_iter().find(|p| is_executable(p)).unwrap_or_else(|| {
-        panic!(
-            "BROWSER TEST FAILED: {what} not found ({var} is unset; looked for {} in /usr/bin and PATH). \
-             {INSTALL_HINT}",
-            names.join(", ")
-        )
-    })
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    launch::locate_programs_from(chromium, chromedriver)
+        .unwrap_or_else(|why| panic!("BROWSER TEST FAILED: {why}"))
 }
 
 // ---------------------------------------------------------------- options
@@ -180,107 +136,18 @@ fn spawn(mut command: Command) -> std::io::Result<Child> {
     answer.recv().expect("spawner thread")
 }
 
-/// A chromedriver child process, shut down and killed on drop (also while
-/// unwinding from a panic).
-pub struct Driver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    /// Whether it answered on its port: only then is the port its own.
-    ready: bool,
-}
-
-impl Driver {
-    /// Starts chromedriver on a free port and waits until `/status` says
-    /// it is ready. Retries with another port if it exits early.
-    pub async fn start(chromedriver: &Path, dir: &Path) -> Driver {
-        let mut last = String::new();
-        for attempt in 0..3 {
-            let port = free_port();
-            let log = dir.join(format!("chromedriver-{attempt}.log"));
-            let out = std::fs::File::create(&log).expect("chromedriver log file");
-            let err = out.try_clone().expect("chromedriver log file");
-            let mut command = Command::new(chromedriver);
-            command.arg(format!("--port={port}")).stdin(Stdio::null()).stdout(out).stderr(err);
-            let child = spawn(command).unwrap_or_else(|e| {
-                panic!("BROWSER TEST FAILED: cannot start {}: {e}. {INSTALL_HINT}", chromedriver.display())
-            });
-            let mut driver = Driver { child, port, log, ready: false };
-            match driver.wait_ready(Duration::from_secs(15)).await {
-                Ok(()) => {
-                    driver.ready = true;
-                    return driver;
-                }
-                Err(why) => last = format!("{why}\n--- chromedriver output ---\n{}", driver.output()),
-            }
+/// chromedriver on a free port, its output in `dir`, once it is ready;
+/// on another port if it exits early (something else took the port).
+async fn start_driver(chromedriver: &Path, dir: &Path) -> Driver {
+    let mut last = String::new();
+    for attempt in 0..3 {
+        let log = dir.join(format!("chromedriver-{attempt}.log"));
+        match Driver::start(Command::new(chromedriver), crate::common::free_port(), log, spawn).await {
+            Ok(driver) => return driver,
+            Err(why) => last = why,
         }
-        panic!("BROWSER TEST FAILED: chromedriver never became ready: {last}");
     }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-
-    /// What chromedriver printed so far.
-    pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("http client");
-        let deadline = Instant::now() + timeout;
-        let mut last = String::from("no answer");
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("chromedriver exited early with {status}"));
-            }
-            match client.get(format!("{}status", self.url())).send().await {
-                Ok(response) => match response.text().await.map(|t| serde_json::from_str::<Json>(&t)) {
-                    Ok(Ok(body)) if body["value"]["ready"] == json!(true) => return Ok(()),
-                    Ok(Ok(body)) => last = body.to_string(),
-                    Ok(Err(e)) => last = e.to_string(),
-                    Err(e) => last = e.to_string(),
-                },
-                Err(e) => last = e.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!("not ready after {timeout:?}: {last}"))
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // chromedriver's /shutdown ends its sessions; the kill makes sure
-        // chromedriver itself is gone.
-        if let Some(mut stream) = self
-            .ready
-            .then(|| {
-                TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_millis(500))
-                    .ok()
-            })
-            .flatten()
-        {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ =
-                stream.write_all(b"GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-            let _ = stream.read(&mut [0u8; 256]);
-        }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
+    panic!("BROWSER TEST FAILED: chromedriver never became ready: {last}");
 }
 
 /// A headless Chromium with a fresh profile and a chromedriver beside it,
@@ -313,22 +180,8 @@ impl Chromium {
         let log = std::fs::File::create(dir.path().join("chromium.log")).expect("chromium log file");
         let mut command = Command::new(&programs.chromium);
         command
-            .args([
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-quic",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--window-size={},{}", options.width, options.height))
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg("about:blank")
+            .args(launch::chromium_args(&profile, options.width, options.height))
+            .args(["--remote-debugging-port=0", "about:blank"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("chromium log file"))
             .stderr(log);
@@ -351,33 +204,21 @@ impl Chromium {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let driver = Driver::start(&programs.chromedriver, dir.path()).await;
+        let driver = start_driver(&programs.chromedriver, dir.path()).await;
         Chromium { process, driver, debugger: format!("127.0.0.1:{port}"), _dir: dir }
     }
 
     /// A WebDriver session on this Chromium, in its one tab.
     async fn session(&self, options: &Options) -> Client {
-        let mut last = String::new();
-        for _ in 0..5 {
-            let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-            builder.capabilities(capabilities(&self.debugger));
-            match builder.connect(&self.driver.url()).await {
-                Ok(client) => {
-                    let tab = client.windows().await.ok().and_then(|w| w.into_iter().next());
-                    if let Some(tab) = tab {
-                        client.switch_to_window(tab).await.expect("switch to the tab");
-                    }
-                    client.set_window_size(options.width, options.height).await.expect("set the window size");
-                    return client;
-                }
-                Err(e) => last = e.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        let client = launch::connect(&self.driver, capabilities(&self.debugger))
+            .await
+            .unwrap_or_else(|why| panic!("BROWSER TEST FAILED: {why}"));
+        let tab = client.windows().await.ok().and_then(|w| w.into_iter().next());
+        if let Some(tab) = tab {
+            client.switch_to_window(tab).await.expect("switch to the tab");
         }
-        panic!(
-            "BROWSER TEST FAILED: could not start a Chromium session: {last}\n--- chromedriver output ---\n{}",
-            self.driver.output()
-        );
+        client.set_window_size(options.width, options.height).await.expect("set the window size");
+        client
     }
 
     /// Leaves nothing of a test behind for the next: one blank tab, no

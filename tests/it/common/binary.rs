@@ -29,7 +29,8 @@ pub fn settings() -> Vec<String> {
 }
 
 /// The `weight-converter` binary with [`settings`] removed from its
-/// environment (but `RUST_LOG` with `TEST_LOG`), stdin closed, stdout piped
+/// environment (but `RUST_LOG` with `TEST_LOG`), on a free port (`PORT=0`,
+/// unless the test sets `PORT` or `--port`), stdin closed, stdout piped
 /// for [`KillOnDrop`] to read, and its logs on the test's stderr with
 /// `TEST_LOG`, else dropped. A test that reads the logs pipes stderr itself.
 pub fn command() -> Command {
@@ -40,8 +41,23 @@ pub fn command() -> Command {
         }
     }
     let logs = if super::test_log() { Stdio::inherit() } else { Stdio::null() };
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(logs);
+    command.env("PORT", "0").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(logs);
     command
+}
+
+/// Runs `command` (made by [`command`], or another server's with stdout
+/// piped), killed and reaped however the test ends.
+pub fn spawn(command: &mut Command) -> KillOnDrop {
+    let child = command.spawn().unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
+    KillOnDrop::new(child)
+}
+
+/// [`spawn`], then waits up to [`STARTUP`] for the ready line: the running
+/// server and its address, `http://HOST:PORT`.
+pub fn start(command: &mut Command) -> (KillOnDrop, String) {
+    let mut server = spawn(command);
+    let address = server.ready_address(STARTUP);
+    (server, address)
 }
 
 /// The port at the end of the address in a ready line.

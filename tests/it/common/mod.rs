@@ -116,14 +116,12 @@ impl TestApp {
         }
     }
 
-    /// A counter's value, by its full name with labels as Prometheus
-    /// prints it (`weight_converter_changes_total`, or
-    /// `weight_converter_connections_cut_total{reason="idle_timeout"}`);
+    /// A counter's value, or the sum of the counters `series` selects (see
+    /// [`metrics::sample`]): `weight_converter_changes_total`, or
+    /// `weight_converter_connections_cut_total{reason="idle_timeout"}`;
     /// 0 when it was never incremented.
     pub fn counter(&self, series: &str) -> u64 {
-        let text = self.ctx.metrics.render(&Default::default());
-        let prefix = format!("{series} ");
-        text.lines().find_map(|line| line.strip_prefix(&prefix)).map_or(0, |n| n.parse().expect("a count"))
+        metrics::sample(&self.ctx.metrics.render(&Default::default()), series).unwrap_or(0)
     }
 
     /// Waits until `series` reaches `at_least`: for a server-side event
@@ -190,6 +188,8 @@ pub mod binary;
 pub mod checks;
 /// Just enough HTML reading for the HTTP tests.
 pub mod html;
+/// Samples read out of `/metrics` text.
+pub mod metrics;
 /// A real redis-server per test.
 pub mod redis;
 
@@ -215,4 +215,13 @@ pub fn non_loopback_address() -> std::net::IpAddr {
     let ip = socket.local_addr().expect("the route's local address").ip();
     assert!(!ip.is_loopback() && !ip.is_unspecified(), "no non-loopback address: {ip}");
     ip
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, for a child process
+/// that must be told its port (nginx, chromedriver, the binary started
+/// twice on one port). Something else may take it first: a caller that
+/// cannot afford that retries, or uses port 0.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("the listener's address").port()
 }
