@@ -19,6 +19,9 @@
   // How often the hub asks its clients whether they are still there: a
   // tab the browser discarded never says goodbye.
   var ROLL_CALL_EVERY = 30000;
+  // Changes to what clients watch within this long of a switch of streams
+  // wait for one more switch, together.
+  var SWITCH_GAP = 50;
 
   // ------------------------------------------------------------ the hub
 
@@ -33,6 +36,7 @@
     this.last = new Map(); // label → newest html, for clients that join late
     this.gone = new Set();
     this.round = 0; // of roll-calls
+    this.switched = 0; // when the streams last changed, in ms
   }
 
   Hub.prototype.watch = function (client, url, labels) {
@@ -84,12 +88,23 @@
   };
 
   // Tabs come and go together (a browser restoring its tabs, every tab
-  // answering a new leader): one switch of streams for all of them.
+  // answering a new leader): one switch of streams for all of them. A
+  // lone change is taken at once (after the task that made it, so changes
+  // made together count as one); only one that follows a switch closely
+  // waits on a timer, which in a background leader tab the browser may
+  // hold back for a second or more.
   Hub.prototype.later = function () {
     var hub = this;
     if (hub.pending) return;
     hub.pending = true;
-    setTimeout(function () { hub.pending = false; hub.sync(); }, 50);
+    var run = function () {
+      hub.pending = false;
+      hub.switched = Date.now();
+      hub.sync();
+    };
+    var wait = hub.switched + SWITCH_GAP - Date.now();
+    if (wait > 0) setTimeout(run, wait);
+    else Promise.resolve().then(run);
   };
 
   Hub.prototype.streamOf = function (url, label) {
@@ -161,15 +176,18 @@
 
   // A stream can die without an error: a network that changed under it,
   // a NAT that forgot it. Pings come every `quietFor` ms; one that stays
-  // silent for two of them and then some is down, and opened again.
-  Hub.prototype.watchForSilence = function () {
+  // silent for two of them and then some (up to 5 s, for a late timer in
+  // a background tab) is down, and opened again. Checked as often as
+  // pings come, at most every 5 s.
+  Hub.prototype.watchForSilence = function (every) {
     var hub = this;
     if (hub.silenceTimer) return;
     hub.silenceTimer = setInterval(function () {
       var now = Date.now();
       hub.streams.forEach(function (stream) {
         if (stream.state !== "live" || !stream.quietFor) return;
-        if (now - stream.heard <= 2 * stream.quietFor + 5000) return;
+        var slack = Math.min(5000, 2 * stream.quietFor);
+        if (now - stream.heard <= 2 * stream.quietFor + slack) return;
         hub.down(stream);
         hub.open(stream);
       });
@@ -177,7 +195,7 @@
         clearInterval(hub.silenceTimer);
         hub.silenceTimer = null;
       }
-    }, 5000);
+    }, Math.min(5000, every));
   };
 
   // Marks `stream` down, and tells everyone watching its sessions.
@@ -233,7 +251,7 @@
       heard();
       var every = Number(e.data);
       if (every > 0) stream.quietFor = every;
-      hub.watchForSilence();
+      hub.watchForSilence(stream.quietFor || 5000);
     });
     source.addEventListener("state", function (e) {
       var parts = split(e.data);
