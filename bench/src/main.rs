@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p loadgen            # the full run, a few minutes
-//! cargo run -p loadgen -- --smoke           # CI: about 4 s once built, small N
+//! cargo run -p loadgen -- --smoke           # CI: every section once, small N
 //! cargo run --release -p loadgen -- --only soak --soak 10m   # the soak alone
 //! ```
 //!
