@@ -757,10 +757,29 @@
     });
   };
 
-  // A committed field has no unsaved text any more.
+  // A committed field has no unsaved text any more. Where htmx posts the
+  // commit, the page is marked so when the answer comes, in one frame with
+  // the answer: marked now, the browser would render a frame first, and
+  // the answer would wait for it.
+  var committing = new WeakMap(); // input → the text it committed
   document.addEventListener("change", function (e) {
-    if (!(e.target instanceof HTMLInputElement) || !ours(e.target.form)) return;
-    e.target.defaultValue = e.target.value;
-    hint(e.target);
+    var input = e.target;
+    if (!(input instanceof HTMLInputElement) || !ours(input.form)) return;
+    if (input.form.hasAttribute("hx-post")) {
+      committing.set(input, input.value);
+      return;
+    }
+    input.defaultValue = input.value;
+    hint(input);
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt;
+    if (!ours(form)) return;
+    Array.prototype.forEach.call(form.querySelectorAll("input[inputmode=decimal]"), function (input) {
+      if (!committing.has(input)) return;
+      if (input.value === committing.get(input)) input.defaultValue = input.value;
+      committing.delete(input);
+      hint(input);
+    });
   });
 })(self);

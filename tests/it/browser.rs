@@ -147,8 +147,13 @@ async fn letters_show_a_message_and_change_nothing() {
         assert!(message.contains("number"), "message: {message:?}");
         let invalid = b.find(LBS).await.unwrap().attr("aria-invalid").await.unwrap();
         assert_eq!(invalid.as_deref(), Some("true"));
-        // What was typed stays, so it can be corrected.
+        // What was typed stays, so it can be corrected; it was committed,
+        // so "Press Enter" has gone, once the answer came.
         assert_eq!(b.value(LBS).await.unwrap(), "abc");
+        b.wait_htmx_idle().await;
+        let hint =
+            "return document.querySelector('[data-part=lbs]').form.querySelector('[data-hint]').textContent;";
+        assert_eq!(b.js(hint, vec![]).await, json!(""));
         // Even where JavaScript would read it as a number: a refusal is
         // never shown with two decimals.
         let before = widget_posts(&app);
