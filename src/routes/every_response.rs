@@ -96,10 +96,15 @@ where
 /// Pages are compressed, quickly. Small fragments are not: for a few
 /// hundred bytes it costs more time than it saves. Assets come compressed
 /// from the build, and event streams must not be buffered by a compressor.
+/// Pages and fragments, compressed as they go out: gzip only. At the
+/// quality a response can wait for, brotli makes pages no smaller than
+/// gzip, and its encoder's buffers are many times larger, which the
+/// allocator then keeps. (The assets are brotli-compressed once, at build
+/// time, at its best.)
 fn compression() -> CompressionLayer<impl Predicate> {
     let worth_it = SizeAbove::new(1024)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::const_new("text/event-stream"));
-    CompressionLayer::new().quality(CompressionLevel::Fastest).compress_when(worth_it)
+    CompressionLayer::new().quality(CompressionLevel::Fastest).no_br().compress_when(worth_it)
 }

@@ -186,6 +186,30 @@ async fn assets_are_compressed_for_clients_that_accept_it() {
     }
 }
 
+/// Pages go out gzip-compressed to a browser (brotli is kept for the
+/// assets, compressed at build time), and as they are to a client that
+/// takes neither.
+#[tokio::test]
+async fn pages_are_gzip_compressed_for_browsers() {
+    let app = spawn_app().await;
+    let (sid, _) = page_of_new_session(&app).await;
+    let url = format!("/s/{sid}");
+    let response = app.get_with(&url, &[("accept-encoding", "gzip, deflate, br, zstd")]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(response.headers(), "content-encoding"), "gzip");
+    assert!(header(response.headers(), "vary").to_ascii_lowercase().contains("accept-encoding"));
+    let gzipped = response.bytes().await.expect("body");
+    let mut html = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut html)
+        .expect("gzip data");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(gzipped.len() < html.len() / 2, "{} bytes gzipped, {} plain", gzipped.len(), html.len());
+
+    let response = app.get_with(&url, &[("accept-encoding", "br")]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers().get("content-encoding"), None, "not compressed as it goes out");
+}
+
 #[tokio::test]
 async fn unknown_assets_are_404() {
     let app = spawn_app().await;
