@@ -254,7 +254,7 @@ impl WallClock {
     }
 }
 
-pub fn system_ms() -> u64 {
+fn system_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
