@@ -1,13 +1,14 @@
 //! The lists `Accept-Encoding` and `Accept-Language` send: items with an
 //! optional weight, `gzip;q=0.8, br` or `hi-IN,hi;q=0.9,en;q=0.8`.
 
-/// A weight in thousandths: `q=0.8` is 800, no `q` is 1000, and `0` means
-/// "not this one".
-pub type Weight = u16;
+/// An item's weight, HTTP's "quality value", in thousandths: `q=0.8` is
+/// 800, no `q` is 1000, and `0` means "not this one". (Named apart from
+/// the converter's `Weight`.)
+pub type Quality = u16;
 
 /// Each item of a weighted list: its name, trimmed, and its weight. A
 /// malformed weight counts as 0, so a garbled item is never chosen.
-pub fn weighted(value: &str) -> impl Iterator<Item = (&str, Weight)> {
+pub fn weighted(value: &str) -> impl Iterator<Item = (&str, Quality)> {
     value.split(',').map(|item| {
         let mut parts = item.split(';').map(str::trim);
         let name = parts.next().unwrap_or_default();
@@ -17,12 +18,12 @@ pub fn weighted(value: &str) -> impl Iterator<Item = (&str, Weight)> {
 }
 
 /// A `q` value (`0`, `0.8`, `1.000`) in thousandths; `None` if malformed.
-fn quality(text: &str) -> Option<Weight> {
+fn quality(text: &str) -> Option<Quality> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let thousandths = format!("{fraction:0<3}").parse::<Weight>().ok()?;
+    let thousandths = format!("{fraction:0<3}").parse::<Quality>().ok()?;
     match whole {
         "0" => Some(thousandths),
         "1" if thousandths == 0 => Some(1000),

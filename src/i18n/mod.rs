@@ -12,7 +12,7 @@ mod hi;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::negotiation::{Weight, weighted};
+use crate::negotiation::{Quality, weighted};
 use crate::session::number::NumberError;
 use crate::session::{Key, Refusal};
 
@@ -117,7 +117,7 @@ fn cookie(headers: &HeaderMap) -> Option<Lang> {
 /// listed. `hi-IN` counts as `hi`; `q=0` means "not this one".
 fn accept_language(headers: &HeaderMap) -> Option<Lang> {
     let value = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
-    let mut best: Option<(Lang, Weight)> = None;
+    let mut best: Option<(Lang, Quality)> = None;
     for (range, weight) in weighted(value).take(32) {
         let primary = range.split('-').next().unwrap_or("");
         let Some(lang) = Lang::from_tag(primary) else { continue };
