@@ -17,6 +17,23 @@ use clap::{Args, Parser};
     about = "The st.session_state weight converter, live over htmx and SSE."
 )]
 pub struct Config {
+    // First, so that clap lists them under "Options", before the groups'
+    // headings (a heading holds for every argument after it).
+    /// Proxies whose `X-Forwarded-For` (and `X-Forwarded-Proto`/`-Host`)
+    /// are believed: addresses or networks, comma-separated
+    /// (`10.0.0.0/8,127.0.0.1`). Empty: every peer is the client itself.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Serve `/metrics` on this address (`127.0.0.1:9100`) instead of the
+    /// app's own port, so it need not be public.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+
     #[command(flatten)]
     pub(crate) listen: Listen,
 
@@ -34,21 +51,6 @@ pub struct Config {
 
     #[command(flatten)]
     pub(crate) embedding: Embedding,
-
-    /// Proxies whose `X-Forwarded-For` (and `X-Forwarded-Proto`/`-Host`)
-    /// are believed: addresses or networks, comma-separated
-    /// (`10.0.0.0/8,127.0.0.1`). Empty: every peer is the client itself.
-    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
-    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
-
-    /// Serve `/metrics` on this address (`127.0.0.1:9100`) instead of the
-    /// app's own port, so it need not be public.
-    #[arg(long, env = "METRICS_ADDR")]
-    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
-
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub(crate) log_format: LogFormat,
 
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
@@ -387,6 +389,22 @@ mod tests {
         }
         for bad in ["127.0.0.1:6379", "http://x", "redis://"] {
             assert!(parse_redis_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn help_lists_each_flag_under_its_own_heading() {
+        let help = <Config as clap::CommandFactory>::command().render_help().to_string();
+        let at = |text: &str| help.find(text).unwrap_or_else(|| panic!("no {text:?} in {help}"));
+        let headings = ["Options:", "Listening:", "Time limits:", "Sessions:", "Event streams:"];
+        let headings = headings.into_iter().chain(["Where sessions are kept:", "Embedding in other sites:"]);
+        let places: Vec<usize> = headings.map(at).collect();
+        assert!(places.is_sorted(), "{help}");
+        for (flag, heading) in
+            [("--log-format", 0), ("--port", 1), ("--idle-timeout", 2), ("--frame-ancestors", 6)]
+        {
+            let after = places.get(heading + 1).copied().unwrap_or(help.len());
+            assert!((places[heading]..after).contains(&at(flag)), "{flag}: {help}");
         }
     }
 
