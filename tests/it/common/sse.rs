@@ -76,7 +76,6 @@ pub fn json_pair(json: &str) -> (f64, f64) {
 
 type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// Why no event came.
 /// What one read of a stream came to.
 enum Read {
     Event(Event),
@@ -85,6 +84,7 @@ enum Read {
     Stopped,
 }
 
+/// Why no event came.
 #[derive(Debug)]
 pub enum ReadError {
     TimedOut,
